@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+//
+// The USO cluster trainer: one `uso` executable that mpirun starts on every rank.
+// Module layout and dependency rules: ../shared/DESIGN.md section 8 and README.md.
+import PackageDescription
+
+let package = Package(
+    name: "uso",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "uso", targets: ["uso"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries: module map + shim header, nothing else.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+
+        // Swift modules. Only Comm imports CMPI, only TensorCore imports CBLAS,
+        // only HDF5Kit imports CHDF5 (TripletData and Checkpoint build on HDF5Kit).
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
+        .target(name: "Config", dependencies: ["TOMLKit"]),
+        .target(name: "Comm", dependencies: ["CMPI"]),
+        .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
+        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics"]),
+        .executableTarget(
+            name: "uso",
+            dependencies: [
+                "Comm", "Config", "Diagnostics", "Bench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Test support and the MPI programs that tests start with mpirun.
+        .target(name: "USOTestSupport", path: "Tests/USOTestSupport"),
+        .executableTarget(name: "uso-comm-check", dependencies: ["Comm"], path: "Tests/CommCheck"),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
+        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "uso"]),
+    ]
+)

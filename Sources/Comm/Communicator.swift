@@ -1,0 +1,92 @@
+import CMPI
+import Foundation
+
+/// A group of ranks that talk to each other: Swift's face of an `MPI_Comm`.
+///
+/// Obtained from `MPIRuntime.world` or by splitting another communicator. Every call
+/// returns MPI failures as `CommError` (the communicator runs with `MPI_ERRORS_RETURN`).
+/// All calls must come from the thread that initialised MPI (see `MPIRuntime`).
+/// Collective calls must be made by every rank of the communicator in the same order.
+public final class Communicator {
+    let handle: MPI_Comm
+    private let owned: Bool
+    /// A short name used in error messages and diagnostics ("world", "trainers", ...).
+    public let name: String
+    /// This process's rank in the communicator, 0..<size.
+    public let rank: Int
+    /// The number of ranks in the communicator.
+    public let size: Int
+
+    /// Wraps a predefined communicator (world, self) without taking ownership.
+    convenience init(borrowing handle: MPI_Comm, name: String) throws(CommError) {
+        try self.init(handle: handle, owned: false, name: name)
+    }
+
+    private init(handle: MPI_Comm, owned: Bool, name: String) throws(CommError) {
+        self.handle = handle
+        self.owned = owned
+        self.name = name
+        var r: Int32 = 0
+        var s: Int32 = 0
+        try check(MPI_Comm_rank(handle, &r), "MPI_Comm_rank(\(name))")
+        try check(MPI_Comm_size(handle, &s), "MPI_Comm_size(\(name))")
+        rank = Int(r)
+        size = Int(s)
+    }
+
+    deinit {
+        if owned && MPIRuntime.isActive {
+            var h: MPI_Comm? = handle
+            MPI_Comm_free(&h)
+        }
+    }
+
+    /// The host this rank runs on.
+    public var hostName: String { MPIRuntime.processorName() }
+
+    /// Splits this communicator: ranks passing the same `color` form one new communicator,
+    /// ordered by `key` (ties by rank here). A rank passing `nil` joins none and gets `nil`.
+    /// Collective: every rank of this communicator must call it.
+    public func split(color: Int?, key: Int, name: String) throws(CommError) -> Communicator? {
+        let op = "MPI_Comm_split(\(self.name) -> \(name))"
+        let c: Int32
+        if let color {
+            guard color >= 0, color <= Int(Int32.max) else {
+                throw CommError.invalidArgument(operation: op, message: "color \(color) must be in 0...\(Int32.max)")
+            }
+            c = Int32(color)
+        } else {
+            c = cmpi_undefined()
+        }
+        var newComm: MPI_Comm? = cmpi_comm_null()
+        try check(MPI_Comm_split(handle, c, Int32(truncatingIfNeeded: key), &newComm), op)
+        guard let newComm, newComm != cmpi_comm_null() else { return nil }
+        try check(MPI_Comm_set_errhandler(newComm, cmpi_errors_return()), "MPI_Comm_set_errhandler(\(name))")
+        return try Communicator(handle: newComm, owned: true, name: name)
+    }
+
+    /// Blocks until every rank of the communicator has called it.
+    public func barrier() throws(CommError) {
+        try check(MPI_Barrier(handle), "MPI_Barrier(\(name))")
+    }
+
+    /// Ends the whole job (every rank of every communicator) with `code`.
+    /// Use it when one rank cannot go on and the others would otherwise wait for it forever.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(handle, code)
+        exit(code)
+    }
+
+    /// Throws unless `peer` is a rank of this communicator.
+    func validate(peer: Int, _ operation: @autoclosure () -> String) throws(CommError) {
+        guard peer >= 0 && peer < size else {
+            throw CommError.invalidArgument(
+                operation: operation(),
+                message: "rank \(peer) is not in communicator \(name) of size \(size)")
+        }
+    }
+
+    func validate(source: Source, _ operation: @autoclosure () -> String) throws(CommError) {
+        if case .rank(let r) = source { try validate(peer: r, operation()) }
+    }
+}

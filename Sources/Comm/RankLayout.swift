@@ -1,0 +1,144 @@
+/// How reward ranks are chosen among the world's ranks.
+public enum RankPlacement: String, Sendable, CaseIterable {
+    /// The last R world ranks.
+    case tail
+    /// R ranks spread over the hosts as evenly as possible (round-robin from the last
+    /// host backwards, taking each host's highest remaining rank).
+    case spread
+}
+
+/// What a rank does in the job.
+public enum RankRole: String, Sendable, Equatable {
+    /// Trainer rank 0: trains, and also owns the shard plan, checkpoint metadata and reports.
+    case coordinator
+    /// A data-parallel trainer.
+    case trainer
+    /// Hosts the CSD model and serves style rewards.
+    case reward
+}
+
+/// A rank layout that cannot exist, named by its config key and the world size.
+public struct RankLayoutError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let key: String
+    public let value: Int
+    public let worldSize: Int
+    public let reason: String
+
+    public var description: String {
+        "\(key) = \(value) \(reason) in a world of \(worldSize) rank\(worldSize == 1 ? "" : "s"); "
+            + "\(key) must be between 0 and \(max(0, worldSize - 1)) (the world size minus one, "
+            + "so that at least one trainer remains)"
+    }
+}
+
+/// The split of the world into trainer ranks and reward ranks.
+///
+/// A pure function of (world size, reward rank count, placement, every rank's host name),
+/// so every rank computes the same layout from the same config without talking: no rank
+/// guesses. Trainers are ordered by world rank; trainer 0 is the coordinator.
+public struct RankLayout: Sendable, Equatable {
+    public let worldSize: Int
+    public let placement: RankPlacement
+    /// World ranks that train, ascending. Never empty.
+    public let trainerRanks: [Int]
+    /// World ranks that serve rewards, ascending.
+    public let rewardRanks: [Int]
+
+    /// Computes the layout. `hosts[r]` is world rank r's host name (used by `spread`).
+    /// - Throws: `RankLayoutError` naming `key` for a negative count, a count larger than
+    ///   the world, or one that leaves no trainer.
+    public init(worldSize: Int, rewardRanks count: Int, placement: RankPlacement, hosts: [String],
+                key: String = "cluster.reward_ranks") throws(RankLayoutError) {
+        precondition(worldSize >= 1, "a world has at least one rank")
+        precondition(hosts.count == worldSize, "one host name per rank: \(hosts.count) for \(worldSize) ranks")
+        if count < 0 {
+            throw RankLayoutError(key: key, value: count, worldSize: worldSize, reason: "is negative")
+        }
+        if count > worldSize {
+            throw RankLayoutError(key: key, value: count, worldSize: worldSize, reason: "is larger than the world")
+        }
+        if count == worldSize {
+            throw RankLayoutError(key: key, value: count, worldSize: worldSize, reason: "leaves no trainer rank")
+        }
+        let reward: [Int]
+        switch placement {
+        case .tail:
+            reward = Array((worldSize - count)..<worldSize)
+        case .spread:
+            reward = RankLayout.spread(count, hosts: hosts)
+        }
+        let rewardSet = Set(reward)
+        self.worldSize = worldSize
+        self.placement = placement
+        self.rewardRanks = reward.sorted()
+        self.trainerRanks = (0..<worldSize).filter { !rewardSet.contains($0) }
+    }
+
+    private static func spread(_ count: Int, hosts: [String]) -> [Int] {
+        // Ranks per host, hosts in order of first appearance.
+        var order: [String] = []
+        var ranksOf: [String: [Int]] = [:]
+        for (rank, host) in hosts.enumerated() {
+            if ranksOf[host] == nil { order.append(host) }
+            ranksOf[host, default: []].append(rank)
+        }
+        var chosen: [Int] = []
+        while chosen.count < count {
+            for host in order.reversed() where chosen.count < count {
+                if let r = ranksOf[host]?.popLast() { chosen.append(r) }
+            }
+        }
+        return chosen
+    }
+
+    /// The coordinator's world rank (trainer 0).
+    public var coordinator: Int { trainerRanks[0] }
+
+    /// The role of world rank `rank`.
+    public func role(of rank: Int) -> RankRole {
+        if rank == coordinator { return .coordinator }
+        return rewardRanks.contains(rank) ? .reward : .trainer
+    }
+
+    /// The index of world rank `rank` among trainers, or nil for a reward rank.
+    public func trainerIndex(of rank: Int) -> Int? { trainerRanks.firstIndex(of: rank) }
+
+    /// The index of world rank `rank` among reward ranks, or nil for a trainer.
+    public func rewardIndex(of rank: Int) -> Int? { rewardRanks.firstIndex(of: rank) }
+
+    /// One line for logs: "4 ranks: trainers [0, 1, 2] (coordinator 0), reward [3] (tail)".
+    public var summary: String {
+        "\(worldSize) rank\(worldSize == 1 ? "" : "s"): trainers \(trainerRanks) (coordinator \(coordinator)), "
+            + "reward \(rewardRanks) (\(placement.rawValue))"
+    }
+}
+
+/// The communicators of one rank once the world is split by a `RankLayout`.
+public final class RoleCommunicators {
+    public let layout: RankLayout
+    public let world: Communicator
+    /// This rank's role.
+    public let role: RankRole
+    /// The trainers' communicator (gradient collectives), or nil on a reward rank.
+    public let trainers: Communicator?
+    /// The reward ranks' communicator, or nil on a trainer.
+    public let rewards: Communicator?
+
+    /// Gathers host names, computes the layout on every rank, and splits the world.
+    /// Collective over `world`. Throws the same `RankLayoutError` on every rank for an
+    /// impossible layout, before any split.
+    public init(world: Communicator, rewardRanks: Int, placement: RankPlacement,
+                key: String = "cluster.reward_ranks") throws {
+        let hostBytes = try world.allgather(Array(world.hostName.utf8))
+        let hosts = hostBytes.map { String(decoding: $0, as: UTF8.self) }
+        let layout = try RankLayout(worldSize: world.size, rewardRanks: rewardRanks, placement: placement,
+                                    hosts: hosts, key: key)
+        self.layout = layout
+        self.world = world
+        self.role = layout.role(of: world.rank)
+        let isReward = role == .reward
+        // Colour 0: trainers, 1: reward ranks; ordered by world rank in both.
+        trainers = try world.split(color: isReward ? nil : 0, key: world.rank, name: "trainers")
+        rewards = try world.split(color: isReward ? 1 : nil, key: world.rank, name: "rewards")
+    }
+}

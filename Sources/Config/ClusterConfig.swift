@@ -1,0 +1,39 @@
+/// The `[cluster]` table: how the world of ranks is divided into roles.
+public struct ClusterConfig: Sendable, Equatable {
+    /// Where reward ranks go.
+    public enum Placement: String, Sendable, CaseIterable {
+        case tail, spread
+    }
+
+    /// Ranks that host the CSD model and serve style rewards (0: rewards on the trainers, or off).
+    public var rewardRanks: Int
+    /// `tail`: the last R world ranks; `spread`: evenly over the hosts.
+    public var placement: Placement
+
+    public init(rewardRanks: Int = 0, placement: Placement = .tail) {
+        self.rewardRanks = rewardRanks
+        self.placement = placement
+    }
+
+    /// The keys of `[cluster]`, documented.
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(
+            key: "cluster.reward_ranks", type: "integer", defaultValue: "0",
+            allowed: "0 ... world size - 1",
+            summary: "Ranks that host the CSD style model and answer reward requests. 0 means the style "
+                + "reward runs on the trainers themselves (colocated) or is off. At least one trainer must remain."),
+        ConfigKeySpec(
+            key: "cluster.placement", type: "string", defaultValue: "\"tail\"",
+            allowed: "\"tail\" | \"spread\"",
+            summary: "Which world ranks serve rewards: \"tail\" takes the last reward_ranks ranks; \"spread\" "
+                + "takes them round-robin over the hosts (each host's highest ranks first), so no host holds them all."),
+    ]
+
+    /// Reads `[cluster]`; the world size is checked later, when the layout is computed.
+    init(_ reader: ConfigTableReader) throws(ConfigError) {
+        // The upper bound depends on the world size, checked by the rank layout.
+        rewardRanks = try reader.int("reward_ranks", default: 0, in: 0...Int(Int32.max))
+        placement = try reader.choice("placement", default: .tail)
+        try reader.finish(allowed: Self.keys.map(\.name))
+    }
+}

@@ -1,0 +1,34 @@
+/// The documentation of one config key: what `uso train --help-config` and
+/// Cluster/configs/README.md show, and what unknown-key errors list as allowed.
+public struct ConfigKeySpec: Sendable, Equatable {
+    /// Full dotted key, e.g. "cluster.reward_ranks".
+    public let key: String
+    /// TOML type: "integer", "string", "float", "boolean".
+    public let type: String
+    /// The default, as it would be written in TOML.
+    public let defaultValue: String
+    /// Allowed values or range, e.g. "tail | spread" or "0 ... world size - 1".
+    public let allowed: String
+    /// One or two sentences on what the key does.
+    public let summary: String
+
+    public init(key: String, type: String, defaultValue: String, allowed: String, summary: String) {
+        self.key = key
+        self.type = type
+        self.defaultValue = defaultValue
+        self.allowed = allowed
+        self.summary = summary
+    }
+
+    /// The key's last component ("reward_ranks").
+    public var name: String { String(key.split(separator: ".").last ?? Substring(key)) }
+}
+
+extension Array where Element == ConfigKeySpec {
+    /// A plain-text table of the keys, for terminals and README files.
+    public func renderedAsText() -> String {
+        map { spec in
+            "\(spec.key) (\(spec.type), default \(spec.defaultValue); allowed: \(spec.allowed))\n    \(spec.summary)"
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// Starts MPI jobs from tests, one at a time, each with a timeout.
+///
+/// Two mpirun jobs at once on a 2-core machine make small collectives 1000x slower, so
+/// every job takes a process-wide lock and a file lock (/tmp/uso-mpirun.lock) that also
+/// keeps separate test processes apart. Output goes to temporary files rather than pipes,
+/// so a chatty job can never deadlock the test.
+public enum MPIRun {
+    /// What a job did.
+    public struct Outcome: Sendable {
+        public let exitCode: Int32
+        public let stdout: String
+        public let stderr: String
+        public let seconds: Double
+        /// The command line, for failure messages.
+        public let command: String
+
+        /// stdout and stderr together, labelled, for failure messages.
+        public var transcript: String {
+            "$ \(command)\n(exit \(exitCode) after \(String(format: "%.1f", seconds)) s)\n--- stdout\n\(stdout)--- stderr\n\(stderr)"
+        }
+    }
+
+    /// mpirun's exit code when `--timeout` fired.
+    public static let timeoutExitCode: Int32 = 110
+
+    private static let lock = NSLock()
+
+    /// The folder holding this build's executables (the test binary's own folder),
+    /// or `USO_PRODUCTS_DIR` when set.
+    public static var productsDirectory: URL {
+        if let dir = ProcessInfo.processInfo.environment["USO_PRODUCTS_DIR"] {
+            return URL(fileURLWithPath: dir)
+        }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        // On macOS the test binary sits inside a bundle: .../debug/X.xctest/Contents/MacOS/X.
+        while dir.pathComponents.count > 1 && dir.path.contains(".xctest") {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }
+
+    /// The path of a built executable of this package.
+    public static func executable(_ name: String) -> String {
+        productsDirectory.appendingPathComponent(name).path
+    }
+
+    /// Runs `executable arguments` on `np` ranks under mpirun with `--timeout`, one BLAS
+    /// thread per rank, `--oversubscribe` (more ranks than cores is normal in tests), and
+    /// root permission set. Waits for any other job of this process or another to end first.
+    public static func run(np: Int, _ executable: String, _ arguments: [String] = [],
+                           timeout: Int = 120, environment: [String: String] = [:]) throws -> Outcome {
+        var args = ["-np", String(np), "--oversubscribe", "--timeout", String(timeout),
+                    "-x", "OPENBLAS_NUM_THREADS"]
+        for key in environment.keys.sorted() { args += ["-x", key] }
+        args += [executable] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env.merge(environment) { _, new in new }
+        return try runExclusive(launcher: "mpirun", args, environment: env)
+    }
+
+    /// Runs a program directly (a world of one, no mpirun), under the same lock.
+    public static func runWithoutMPI(_ executable: String, _ arguments: [String] = [],
+                                     environment: [String: String] = [:]) throws -> Outcome {
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        return try runExclusive(launcher: executable, arguments, environment: env)
+    }
+
+    private static func runExclusive(launcher: String, _ arguments: [String],
+                                     environment: [String: String]) throws -> Outcome {
+        lock.lock()
+        defer { lock.unlock() }
+        let lockFD = open("/tmp/uso-mpirun.lock", O_CREAT | O_RDWR, 0o666)
+        if lockFD >= 0 { flock(lockFD, LOCK_EX) }
+        defer {
+            if lockFD >= 0 {
+                flock(lockFD, LOCK_UN)
+                close(lockFD)
+            }
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("uso-mpirun-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outURL = scratch.appendingPathComponent("stdout")
+        let errURL = scratch.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcher.contains("/") ? launcher : try which(launcher))
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let start = Date()
+        try process.run()
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        return Outcome(exitCode: process.terminationStatus,
+                       stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+                       seconds: Date().timeIntervalSince(start),
+                       command: ([launcher] + arguments).joined(separator: " "))
+    }
+
+    /// The full path of a program on PATH.
+    public static func which(_ program: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw MPIRunError.notFound(program)
+    }
+}
+
+/// Why a test could not start a job.
+public enum MPIRunError: Error, CustomStringConvertible {
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "\(p) is not on PATH; run Scripts/bootstrap.sh to install Open MPI"
+        }
+    }
+}
