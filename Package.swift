@@ -44,6 +44,6 @@ let package = Package(
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
-        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "uso"]),
+        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "uso", "uso-comm-check"]),
     ]
 )

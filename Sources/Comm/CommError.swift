@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 import Foundation
 
 /// Everything that can go wrong in the communication layer, as a Swift error.

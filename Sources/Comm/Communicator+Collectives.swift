@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// Blocking collectives: broadcast, allreduce, allgather, gather.
 ///

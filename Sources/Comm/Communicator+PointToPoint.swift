@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// A message received with its envelope.
 public struct Message<T: MPIScalar> {

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 import Foundation
 
 /// A group of ranks that talk to each other: Swift's face of an `MPI_Comm`.

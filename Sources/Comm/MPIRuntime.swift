@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 import Foundation
 
 /// The thread support MPI grants, in MPI's order (`single` < `funneled` < `serialized` < `multiple`).

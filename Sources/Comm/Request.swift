@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 import Foundation
 
 /// What a completed operation reports: who sent, with which tag, how many elements.

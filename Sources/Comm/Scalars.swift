@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// The element kinds the communication layer moves and reduces.
 public enum ScalarKind: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// The HDF5 library this process linked: its version, checked against the headers it
 /// was compiled with. `TripletData` and `Checkpoint` build their files on this module.

@@ -1,4 +1,4 @@
-import CBLAS
+internal import CBLAS
 
 /// OpenBLAS as this process sees it: its build configuration, the core it tuned for, and
 /// its thread count. MPI ranks are the parallelism, so each rank runs one BLAS thread by

@@ -50,10 +50,12 @@ public enum MPIRun {
     /// Runs `executable arguments` on `np` ranks under mpirun with `--timeout`, one BLAS
     /// thread per rank, `--oversubscribe` (more ranks than cores is normal in tests), and
     /// root permission set. Waits for any other job of this process or another to end first.
+    /// `mpirunArguments` go to mpirun itself (hosts, MCA settings).
     public static func run(np: Int, _ executable: String, _ arguments: [String] = [],
-                           timeout: Int = 120, environment: [String: String] = [:]) throws -> Outcome {
+                           timeout: Int = 120, environment: [String: String] = [:],
+                           mpirunArguments: [String] = []) throws -> Outcome {
         var args = ["-np", String(np), "--oversubscribe", "--timeout", String(timeout),
-                    "-x", "OPENBLAS_NUM_THREADS"]
+                    "-x", "OPENBLAS_NUM_THREADS"] + mpirunArguments
         for key in environment.keys.sorted() { args += ["-x", key] }
         args += [executable] + arguments
         var env = ProcessInfo.processInfo.environment

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up this machine for uso and build it (release).
+#
+# Installs the Debian packages uso needs when any is missing (a no-op when all are
+# present): Open MPI, OpenBLAS, HDF5 (library and tools), pkg-config. Then builds
+# .build/release/uso. Run as root, or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "bootstrap: Debian packages present"
+fi
+
+# Swift's toolchain on these machines lives in /opt/swift; use it when PATH lacks swift.
+if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+command -v swift >/dev/null || { echo "bootstrap: swift is not on PATH (Swift 6.0 or later is needed)" >&2; exit 69; }
+echo "bootstrap: building release (swift build -c release)"
+log="$(mktemp)"
+if swift build -c release >"$log" 2>&1; then
+    tail -n 1 "$log"
+    rm -f "$log"
+else
+    cat "$log" >&2
+    echo "bootstrap: the release build failed (log above)" >&2
+    exit 1
+fi
+echo "bootstrap: ready: .build/release/uso"
