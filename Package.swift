@@ -38,7 +38,7 @@ let package = Package(
 
         // Test support and the MPI programs that tests start with mpirun.
         .target(name: "USOTestSupport", path: "Tests/USOTestSupport"),
-        .executableTarget(name: "uso-comm-check", dependencies: ["Comm"], path: "Tests/CommCheck"),
+        .executableTarget(name: "uso-comm-check", dependencies: ["Comm", "USOTestSupport"], path: "Tests/CommCheck"),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),

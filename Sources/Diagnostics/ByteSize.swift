@@ -1,12 +1,14 @@
+import Foundation
+
 /// Byte counts as people write them: "4KiB", "256MiB", "1GiB", "4096".
 public enum ByteSize {
     /// Parses a byte count with an optional binary suffix (B, KiB, MiB, GiB; K, M, G are
     /// read as binary too). Returns nil for anything else.
     public static func parse(_ text: String) -> Int? {
-        let s = text.trimmingCharacters(in: " ")
+        let s = text.trimmingCharacters(in: .whitespaces)
         let digits = s.prefix { $0.isNumber }
         guard let value = Int(digits) else { return nil }
-        let suffix = s.dropFirst(digits.count).lowercased().trimmingCharacters(in: " ")
+        let suffix = s.dropFirst(digits.count).lowercased().trimmingCharacters(in: .whitespaces)
         let multipliers: [String: Int] = ["": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1 << 10,
                                           "m": 1 << 20, "mib": 1 << 20, "mb": 1 << 20,
                                           "g": 1 << 30, "gib": 1 << 30, "gb": 1 << 30]
@@ -24,14 +26,5 @@ public enum ByteSize {
             return "\(tenths / 10).\(tenths % 10) \(name)"
         }
         return "\(bytes) B"
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in c: Character) -> String {
-        var s = Substring(self)
-        while s.first == c { s = s.dropFirst() }
-        while s.last == c { s = s.dropLast() }
-        return String(s)
     }
 }

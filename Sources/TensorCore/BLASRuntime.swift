@@ -1,4 +1,5 @@
 internal import CBLAS
+import Foundation
 
 /// OpenBLAS as this process sees it: its build configuration, the core it tuned for, and
 /// its thread count. MPI ranks are the parallelism, so each rank runs one BLAS thread by
@@ -7,7 +8,7 @@ public enum BLASRuntime {
     /// OpenBLAS's configuration string, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var configuration: String {
         guard let c = openblas_get_config() else { return "unknown" }
-        return String(cString: c).trimmingCharacters(in: " ")
+        return String(cString: c).trimmingCharacters(in: .whitespaces)
     }
 
     /// The CPU core type OpenBLAS chose its kernels for (e.g. "Zen", "SkylakeX").
@@ -23,14 +24,5 @@ public enum BLASRuntime {
     public static func setThreadCount(_ n: Int) {
         precondition(n >= 1, "OpenBLAS needs at least one thread (got \(n))")
         openblas_set_num_threads(Int32(n))
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -29,11 +29,9 @@ struct MultiHostTests {
         let job = try MPIRun.run(np: 3, MPIRun.executable("uso-comm-check"), [out.path], timeout: 180,
                                  mpirunArguments: hostArgs)
         #expect(job.exitCode == 0, "\(job.transcript)")
-        for r in 0..<3 {
-            let text = try String(contentsOf: out.url.appendingPathComponent("rank-\(r).jsonl"), encoding: .utf8)
-            let lines = text.split(separator: "\n")
-            #expect(lines.count >= 150, "rank \(r): \(lines.count) results")
-            for failed in lines where failed.contains("\"ok\":false") { Issue.record("rank \(r): \(failed)") }
+        for (r, results) in try ScenarioResult.read(from: out.url, ranks: 3).enumerated() {
+            #expect(results.count >= 150, "rank \(r): \(results.count) results")
+            for failed in results where !failed.ok { Issue.record("rank \(r) \(failed.scenario): \(failed.detail)") }
         }
     }
 }

@@ -5,10 +5,7 @@ import Foundation
 enum FailureScenarios {
     static func run(_ h: Harness) {
         let world = h.world
-        let n = world.size
-        let me = world.rank
-        let right = (me + 1) % n
-        let left = (me - 1 + n) % n
+        let (n, me, right, left) = (h.n, h.me, h.right, h.left)
 
         h.scenario("deadline.irecv.then-late-match") {
             let inbox = SharedBuffer<Float>(count: 8)

@@ -1,18 +1,18 @@
 import Comm
 import Foundation
+import USOTestSupport
 
 /// Records scenario results for one rank and writes them as JSON lines to
 /// `<out>/rank-<world rank>.jsonl`, which CommTests reads after mpirun returns.
 final class Harness {
-    struct Result: Codable {
-        let scenario: String
-        let rank: Int
-        let size: Int
-        let ok: Bool
-        let detail: String
-    }
+    typealias Result = ScenarioResult
 
     let world: Communicator
+    /// This rank, the world size, and the ring neighbours (self at one rank).
+    var me: Int { world.rank }
+    var n: Int { world.size }
+    var right: Int { (world.rank + 1) % world.size }
+    var left: Int { (world.rank - 1 + world.size) % world.size }
     private var results: [Result] = []
     /// USO_CHECK_TRACE=1 prints each scenario as it starts (to find a hang).
     private let trace = ProcessInfo.processInfo.environment["USO_CHECK_TRACE"] == "1"
@@ -40,12 +40,7 @@ final class Harness {
     }
 
     func write(to directory: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var text = ""
-        for r in results { text += String(decoding: try encoder.encode(r), as: UTF8.self) + "\n" }
-        let path = "\(directory)/rank-\(world.rank).jsonl"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try ScenarioResult.write(results, to: URL(fileURLWithPath: directory), rank: world.rank)
     }
 }
 

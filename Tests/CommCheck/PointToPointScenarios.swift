@@ -5,10 +5,7 @@ import Foundation
 enum PointToPointScenarios {
     static func run(_ h: Harness) {
         let world = h.world
-        let n = world.size
-        let me = world.rank
-        let right = (me + 1) % n
-        let left = (me - 1 + n) % n
+        let (n, me, right, left) = (h.n, h.me, h.right, h.left)
 
         h.scenario("send.blocking.each-root-to-all") {
             // Rank k sends a typed and a byte message to every other rank, in turn.

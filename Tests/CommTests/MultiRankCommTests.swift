@@ -6,14 +6,6 @@ import USOTestSupport
 /// mpirun (one job at a time, with a timeout) and checks every rank's scenario results.
 @Suite(.serialized)
 struct MultiRankCommTests {
-    struct Result: Decodable {
-        let scenario: String
-        let rank: Int
-        let size: Int
-        let ok: Bool
-        let detail: String
-    }
-
     /// Scenarios that must be present at world size `n` (the rest are checked for equality across ranks).
     static func required(_ n: Int) -> [String] {
         [
@@ -40,13 +32,7 @@ struct MultiRankCommTests {
         let job = try MPIRun.run(np: n, MPIRun.executable("uso-comm-check"), [out.path], timeout: 180)
         #expect(job.exitCode == 0, "\(job.transcript)")
 
-        var perRank: [[Result]] = []
-        for r in 0..<n {
-            let file = out.url.appendingPathComponent("rank-\(r).jsonl")
-            let text = try #require(try? String(contentsOf: file, encoding: .utf8), "rank \(r) wrote no results\n\(job.transcript)")
-            let results = try text.split(separator: "\n").map { try JSONDecoder().decode(Result.self, from: Data($0.utf8)) }
-            perRank.append(results)
-        }
+        let perRank = try ScenarioResult.read(from: out.url, ranks: n)
         let names0 = perRank[0].map(\.scenario)
         #expect(names0.count >= 150, "only \(names0.count) scenarios ran")
         for r in 0..<n {
