@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "USOTestSupport", path: "Tests/USOTestSupport"),
         .executableTarget(name: "uso-comm-check", dependencies: ["Comm", "USOTestSupport"], path: "Tests/CommCheck"),
 
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
