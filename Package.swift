@@ -24,6 +24,7 @@ let package = Package(
         // only HDF5Kit imports CHDF5 (TripletData and Checkpoint build on HDF5Kit).
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
+        .target(name: "SafeTensors"),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
@@ -42,6 +43,7 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
         .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "uso", "uso-comm-check"]),

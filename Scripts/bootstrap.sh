@@ -2,7 +2,8 @@
 # Set up this machine for uso and build it (release).
 #
 # Installs the Debian packages uso needs when any is missing (a no-op when all are
-# present): Open MPI, OpenBLAS, HDF5 (library and tools), pkg-config. Then builds
+# present): Open MPI, OpenBLAS, HDF5 (library and tools), pkg-config; and the Python
+# packages the tests read files back with (numpy, safetensors, h5py). Then builds
 # .build/release/uso. Run as root, or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +21,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
     echo "bootstrap: Debian packages present"
+fi
+
+# Python packages the tests use as outside tools (the safetensors package, h5py, numpy).
+command -v python3 >/dev/null || { echo "bootstrap: python3 is needed for the tests' outside checks" >&2; exit 69; }
+py_missing="$(python3 -c '
+import importlib.util
+wanted = {"numpy": "numpy", "safetensors": "safetensors", "h5py": "h5py"}
+print(" ".join(pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None))
+')"
+if [ -n "$py_missing" ]; then
+    echo "bootstrap: pip installing $py_missing"
+    python3 -m pip install --quiet --disable-pip-version-check $py_missing 2>&1 | grep -v "Running pip as the 'root' user" || true
+    python3 -c "import numpy, safetensors, h5py" || { echo "bootstrap: pip install of $py_missing failed" >&2; exit 1; }
+else
+    echo "bootstrap: Python packages present"
 fi
 
 # Swift's toolchain on these machines lives in /opt/swift; use it when PATH lacks swift.
