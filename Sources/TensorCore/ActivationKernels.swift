@@ -47,4 +47,17 @@ public enum ActivationKernels {
             dx[i] += dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
         }
     }
+
+    /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved
+    /// input, when backward needs the input no more.
+    @inlinable
+    public static func geluBackwardInPlace(_ n: Int, h: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>) {
+        for i in 0..<n {
+            let v = h[i]
+            let u = geluC * (v + geluK * v * v * v)
+            let t = tanhf(u)
+            let du = geluC * (1 + 3 * geluK * v * v)
+            h[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        }
+    }
 }

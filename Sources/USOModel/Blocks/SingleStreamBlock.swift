@@ -1,0 +1,130 @@
+import TensorCore
+
+/// FLUX's single-stream block over the joint sequence [text; image]: one adaLN modulation
+/// (shift, scale, gate), `linear1` D -> 3D (qkv) + 4D (MLP in), per-head Q/K RMSNorm,
+/// attention, and `linear2` over [attention; gelu(MLP in)] (D + 4D -> D), gated into the
+/// residual. USO's LoRA: `qkv_lora` on the qkv slice of linear1 only, `proj_lora` on all of linear2.
+public final class SingleStreamBlock {
+    public let config: DiTConfig
+    let modulation: Linear       // modulation.lin: D -> 3D
+    let linear1: Linear          // D -> 3D + 4D
+    let linear2: Linear          // 5D -> D
+    let queryNorm: Parameter, keyNorm: Parameter
+    let attention: AttentionCore
+
+    public init(_ r: ParameterRegistry, index: Int, config c: DiTConfig) {
+        config = c
+        let d = c.hiddenSize, name = "single_blocks.\(index)"
+        linear1 = Linear(r, "\(name).linear1", in: d, out: 3 * d + c.mlpHidden, group: .base)
+        linear2 = Linear(r, "\(name).linear2", in: d + c.mlpHidden, out: d, group: .base)
+        queryNorm = r.make("\(name).norm.query_norm.scale", [c.headDim], group: .base, initializer: .ones)
+        keyNorm = r.make("\(name).norm.key_norm.scale", [c.headDim], group: .base, initializer: .ones)
+        modulation = Linear(r, "\(name).modulation.lin", in: d, out: 3 * d, group: .base)
+        linear1.attach(LoRA(r, "\(name).processor.qkv_lora", in: d, out: 3 * d, rank: c.loraRank))
+        linear2.attach(LoRA(r, "\(name).processor.proj_lora", in: d + c.mlpHidden, out: d, rank: c.loraRank))
+        attention = AttentionCore(heads: c.heads, headDim: c.headDim)
+    }
+
+    /// Saved values of one forward.
+    public final class Activations {
+        let xIn, n, m: Tensor               // (cap, D)
+        let y1: Tensor                      // (cap, 3D + 4D): linear1 output
+        let cat: Tensor                     // (cap, D + 4D): [attention; gelu(mlp)]
+        let out: Tensor                     // (cap, D): linear2 output
+        let q, k, v: Tensor                 // (cap, D)
+        let mod, dmod: Tensor               // (3D)
+        let mean, rstd: Tensor              // (cap)
+        let rrmsQ, rrmsK: Tensor            // (heads, cap)
+        let cache1, cache2: Tensor?
+        let attention: AttentionCore.Activations
+        // Backward scratch.
+        let dOut, dM, dN: Tensor            // (cap, D)
+        let dCat: Tensor                    // (cap, 5D)
+        let dY1: Tensor                     // (cap, 7D)
+        let dq, dk, dv: Tensor              // (cap, D)
+        var rows = 0
+
+        init(_ b: SingleStreamBlock, capacity cap: Int) {
+            let c = b.config, d = c.hiddenSize
+            func t(_ s: [Int]) -> Tensor { Tensor(zeros: s) }
+            xIn = t([cap, d]); n = t([cap, d]); m = t([cap, d])
+            y1 = t([cap, 3 * d + c.mlpHidden]); cat = t([cap, d + c.mlpHidden]); out = t([cap, d])
+            q = t([cap, d]); k = t([cap, d]); v = t([cap, d])
+            mod = t([3 * d]); dmod = t([3 * d]); mean = t([cap]); rstd = t([cap])
+            rrmsQ = t([c.heads, cap]); rrmsK = t([c.heads, cap])
+            cache1 = b.linear1.makeCache(rows: cap); cache2 = b.linear2.makeCache(rows: cap)
+            attention = b.attention.makeActivations(capacity: cap)
+            dOut = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dCat = t([cap, d + c.mlpHidden])
+            dY1 = t([cap, 3 * d + c.mlpHidden]); dq = t([cap, d]); dk = t([cap, d]); dv = t([cap, d])
+        }
+    }
+
+    public func makeActivations(capacity: Int) -> Activations { Activations(self, capacity: capacity) }
+
+    /// Updates x (L, D) in place; `sv` is silu(vec); `rope` holds the positions of all L tokens.
+    public func forward(_ x: UnsafeMutablePointer<Float>, rows L: Int, sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
+        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden
+        a.rows = L
+        modulation.forward(sv, rows: 1, a.mod.data, cache: nil)
+        a.xIn.data.update(from: x, count: L * d)
+        BlockKernels.adaLNForward(rows: L, dim: d, x: x, shift: a.mod.data, scale: a.mod.data + d, n: a.n.data, m: a.m.data,
+                                  mean: a.mean.data, rstd: a.rstd.data)
+        linear1.forward(a.m.data, rows: L, a.y1.data, cache: a.cache1)
+        BlockKernels.headRMSNormForward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data, xStride: w1,
+                                        scale: queryNorm.data, y: a.q.data, yStride: d, rrms: a.rrmsQ.data)
+        BlockKernels.headRMSNormForward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data + d, xStride: w1,
+                                        scale: keyNorm.data, y: a.k.data, yStride: d, rrms: a.rrmsK.data)
+        ElementwiseKernels.copyRows(rows: L, cols: d, from: a.y1.data + 2 * d, stride: w1, to: a.v.data, stride: d)
+        rope.apply(a.q.data, rows: L, heads: config.heads, stride: d)
+        rope.apply(a.k.data, rows: L, heads: config.heads, stride: d)
+        // Attention output goes straight into the first D columns of cat.
+        attention.forward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: L, o: a.dq.data, a.attention)
+        ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dq.data, stride: d, to: a.cat.data, stride: w2)
+        for r in 0..<L {
+            ActivationKernels.geluForward(hidden, a.y1.data + r * w1 + 3 * d, a.cat.data + r * w2 + d)
+        }
+        linear2.forward(a.cat.data, rows: L, a.out.data, cache: a.cache2)
+        BlockKernels.gatedResidualForward(rows: L, dim: d, gate: a.mod.data + 2 * d, f: a.out.data, x: x)
+    }
+
+    /// On entry dx holds the gradient at the output; on exit, at the input. dsv accumulates.
+    public func backward(_ dx: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>, dsv: UnsafeMutablePointer<Float>?,
+                         rope: RotaryTable, _ a: Activations) {
+        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden, L = a.rows
+        let mod = a.mod.data, dmod = a.dmod.data
+        a.dmod.fill(0)
+        BlockKernels.gatedResidualBackward(rows: L, dim: d, gate: mod + 2 * d, f: a.out.data, dx: dx, dgate: dmod + 2 * d,
+                                           df: a.dOut.data)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dCat.data, count: L * w2), with: 0)
+        linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, cache: a.cache2)
+        // MLP branch: d(mlp in) = dcat[:, D:] * gelu'(y1[:, 3D:]), written into dY1[:, 3D:].
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dY1.data, count: L * w1), with: 0)
+        for r in 0..<L {
+            ActivationKernels.geluBackwardAccumulate(hidden, a.y1.data + r * w1 + 3 * d, a.dCat.data + r * w2 + d,
+                                                     a.dY1.data + r * w1 + 3 * d)
+        }
+        // Attention branch.
+        ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dCat.data, stride: w2, to: a.dOut.data, stride: d)
+        attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: L, dO: a.dOut.data, dq: a.dq.data, dk: a.dk.data,
+                           dv: a.dv.data, a.attention)
+        rope.apply(a.dq.data, rows: L, heads: config.heads, stride: d, inverse: true)
+        rope.apply(a.dk.data, rows: L, heads: config.heads, stride: d, inverse: true)
+        BlockKernels.headRMSNormBackward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data, xStride: w1,
+                                         dy: a.dq.data, dyStride: d, rrms: a.rrmsQ.data, scale: queryNorm.data,
+                                         dx: a.dY1.data, dxStride: w1, dscale: queryNorm.gradData)
+        BlockKernels.headRMSNormBackward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data + d, xStride: w1,
+                                         dy: a.dk.data, dyStride: d, rrms: a.rrmsK.data, scale: keyNorm.data,
+                                         dx: a.dY1.data + d, dxStride: w1, dscale: keyNorm.gradData)
+        ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dv.data, stride: d, to: a.dY1.data + 2 * d, stride: w1)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dM.data, count: L * d), with: 0)
+        linear1.backward(a.m.data, rows: L, dy: a.dY1.data, dx: a.dM.data, cache: a.cache1)
+        BlockKernels.adaLNBackward(rows: L, dim: d, x: a.xIn.data, n: a.n.data, scale: mod + d, dm: a.dM.data,
+                                   dshift: dmod, dscale: dmod + d, dn: a.dN.data, mean: a.mean.data, rstd: a.rstd.data, dx: dx)
+        modulation.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
+    }
+
+    public func forwardFLOPs(rows L: Int) -> Double {
+        modulation.forwardFLOPs(rows: 1) + linear1.forwardFLOPs(rows: L) + linear2.forwardFLOPs(rows: L)
+            + attention.forwardFLOPs(tokens: L)
+    }
+}
