@@ -1,0 +1,145 @@
+import TensorCore
+
+/// The whole USO generator: the DiT with LoRA, the hierarchical projector, and the frozen
+/// encoders (style encoder, autoencoder, text encoder).
+///
+/// Building a model registers its parameters without allocating them (so `uso model info`
+/// can describe FLUX-size models); `allocate(seed:)` gives them memory and initial values.
+public final class USOModel {
+    public let config: ModelConfig
+    public let registry = ParameterRegistry()
+    public let dit: DiT
+    public let projector: HierarchicalProjector
+    public let styleEncoder: VisionTransformer
+    public let autoencoder: Autoencoder
+    public let textEncoder: TextEncoder
+    public private(set) var store: ParameterStore?
+
+    /// Registers every part of the model. `zeroInitOutput`: see `DiT.init`.
+    public init(config: ModelConfig, zeroInitOutput: Bool = false) throws(ModelConfigError) {
+        try config.validate()
+        self.config = config
+        dit = DiT(registry, config: config.dit, zeroInitOutput: zeroInitOutput)
+        projector = HierarchicalProjector(registry, encoderTokens: config.styleEncoder.tokens, outTokens: config.projectorTokens,
+                                          encoderWidth: config.styleEncoder.width, modelWidth: config.dit.hiddenSize)
+        styleEncoder = VisionTransformer(registry, prefix: "style_encoder", config: config.styleEncoder, group: .styleEncoder)
+        autoencoder = Autoencoder(registry, config: config.autoencoder)
+        textEncoder = TextEncoder(registry, config: config.text)
+    }
+
+    /// Allocates and initialises every parameter from `seed`.
+    @discardableResult
+    public func allocate(seed: UInt64) -> ParameterStore {
+        let s = ParameterStore(registry, seed: seed)
+        store = s
+        return s
+    }
+
+    /// One sample's conditions after the frozen encoders: pointers into caller memory.
+    public struct Sample {
+        /// Noisy latent tokens (grid.rows * grid.cols, inChannels) and their token grid.
+        public var noisy: UnsafePointer<Float>
+        public var grid: (rows: Int, cols: Int)
+        /// Content references (count, tokens, inChannels), each on `referenceGrid`.
+        public var references: UnsafePointer<Float>?
+        public var referenceCount: Int
+        public var referenceGrid: (rows: Int, cols: Int)
+        /// Tapped style features (count, 3, N, E), levels high, mid, low.
+        public var styleFeatures: UnsafePointer<Float>?
+        public var styleCount: Int
+        /// Text states (textRows, contextDim) and pooled vector.
+        public var text: UnsafePointer<Float>
+        public var textRows: Int
+        public var pooled: UnsafePointer<Float>
+        public var t: Float
+        public var guidance: Float
+
+        public init(noisy: UnsafePointer<Float>, grid: (rows: Int, cols: Int), references: UnsafePointer<Float>?,
+                    referenceCount: Int, referenceGrid: (rows: Int, cols: Int), styleFeatures: UnsafePointer<Float>?,
+                    styleCount: Int, text: UnsafePointer<Float>, textRows: Int, pooled: UnsafePointer<Float>,
+                    t: Float, guidance: Float = 1) {
+            self.noisy = noisy; self.grid = grid; self.references = references; self.referenceCount = referenceCount
+            self.referenceGrid = referenceGrid; self.styleFeatures = styleFeatures; self.styleCount = styleCount
+            self.text = text; self.textRows = textRows; self.pooled = pooled; self.t = t; self.guidance = guidance
+        }
+
+        var noisyRows: Int { grid.rows * grid.cols }
+        var referenceRows: Int { referenceCount * referenceGrid.rows * referenceGrid.cols }
+    }
+
+    /// What one forward keeps for its backward.
+    public final class Activations {
+        public let dit: DiT.Activations
+        public let projector: HierarchicalProjector.Activations
+        /// The sample's image stream input [noisy; references] (imageCap, inChannels).
+        public let imageTokens: Tensor
+        /// The projector's output (styleCap, D).
+        public let styleTokens: Tensor
+        /// Position ids of the last forward (cap, 3), stream order [style; text; noisy; references].
+        public let positionIds: Tensor
+        var styleCount = 0
+
+        init(_ m: USOModel) {
+            let c = m.config
+            dit = m.dit.makeActivations(imageTokens: c.maxImageTokens, textTokens: c.maxTextTokens)
+            projector = m.projector.makeActivations(images: c.maxStyleImages)
+            imageTokens = Tensor(zeros: [c.maxImageTokens, c.dit.inChannels])
+            styleTokens = Tensor(zeros: [max(1, c.maxStyleImages * c.styleTokensPerImage), c.dit.hiddenSize])
+            positionIds = Tensor(zeros: [c.maxImageTokens + c.maxTextTokens, 3])
+        }
+
+        /// v_hat (noisy tokens, inChannels) of the last forward.
+        public var output: Tensor { dit.output }
+    }
+
+    public func makeActivations() -> Activations { Activations(self) }
+
+    /// UnoPE position ids, written to `ids` (rows, 3): style and text tokens (0, 0, 0); noisy
+    /// token (i, j) at (0, i, j); reference k's token (i, j) at (0, i + offH, j + offW), where
+    /// the first reference's offsets are the target's token height and width and each further
+    /// reference adds its own (the diagonal layout). Returns the number of rows written.
+    @discardableResult
+    public static func writePositionIds(styleRows: Int, textRows: Int, grid: (rows: Int, cols: Int), referenceCount: Int,
+                                        referenceGrid: (rows: Int, cols: Int), into ids: UnsafeMutablePointer<Float>) -> Int {
+        var row = 0
+        func put(_ a: Int, _ b: Int, _ c: Int) {
+            ids[3 * row] = Float(a); ids[3 * row + 1] = Float(b); ids[3 * row + 2] = Float(c)
+            row += 1
+        }
+        for _ in 0..<(styleRows + textRows) { put(0, 0, 0) }
+        for i in 0..<grid.rows { for j in 0..<grid.cols { put(0, i, j) } }
+        var offH = grid.rows, offW = grid.cols
+        for _ in 0..<referenceCount {
+            for i in 0..<referenceGrid.rows { for j in 0..<referenceGrid.cols { put(0, i + offH, j + offW) } }
+            offH += referenceGrid.rows
+            offW += referenceGrid.cols
+        }
+        return row
+    }
+
+    /// Predicts v for the noisy tokens into `a.output`.
+    public func forward(_ s: Sample, _ a: Activations) {
+        let c = config, inC = c.dit.inChannels
+        precondition(s.styleCount <= c.maxStyleImages && s.referenceCount <= c.maxReferences,
+                     "sample with \(s.styleCount) style images and \(s.referenceCount) references exceeds the model's limits")
+        a.imageTokens.data.update(from: s.noisy, count: s.noisyRows * inC)
+        if s.referenceRows > 0 { (a.imageTokens.data + s.noisyRows * inC).update(from: s.references!, count: s.referenceRows * inC) }
+        a.styleCount = s.styleCount
+        if s.styleCount > 0 {
+            projector.forward(features: s.styleFeatures!, images: s.styleCount, out: a.styleTokens.data, a.projector)
+        }
+        let styleRows = s.styleCount * c.styleTokensPerImage
+        USOModel.writePositionIds(styleRows: styleRows, textRows: s.textRows, grid: s.grid, referenceCount: s.referenceCount,
+                                  referenceGrid: s.referenceGrid, into: a.positionIds.data)
+        dit.forward(DiT.Inputs(imageTokens: a.imageTokens.data, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
+                               styleTokens: styleRows > 0 ? UnsafePointer(a.styleTokens.data) : nil, styleRows: styleRows,
+                               text: s.text, textRows: s.textRows, pooled: s.pooled, positionIds: a.positionIds.data,
+                               t: s.t, guidance: s.guidance), a.dit)
+    }
+
+    /// Accumulates parameter gradients (where allocated) from dv_hat (noisy tokens, inChannels).
+    public func backward(dOutput: UnsafePointer<Float>, _ a: Activations) {
+        dit.backward(dOutput: dOutput, a.dit)
+        if a.styleCount > 0 { projector.backward(dOut: a.dit.styleGradient.data, a.projector) }
+    }
+}
