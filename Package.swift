@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "uso",
             dependencies: [
-                "Comm", "Config", "Diagnostics", "Bench",
+                "Comm", "Config", "Diagnostics", "Bench", "USOModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

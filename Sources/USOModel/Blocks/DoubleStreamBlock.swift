@@ -182,11 +182,11 @@ public final class DoubleStreamBlock {
     }
 
     /// FLOPs of one forward with li image and lt text tokens.
-    public func forwardFLOPs(imageRows li: Int, textRows lt: Int) -> Double {
+    public func forwardFLOPs(imageRows li: Int, textRows lt: Int) -> FLOPCount {
         var f = attention.forwardFLOPs(tokens: li + lt)
         for (s, rows) in [(img, li), (txt, lt)] {
-            f += s.mod.forwardFLOPs(rows: 1) + s.qkv.forwardFLOPs(rows: rows) + s.proj.forwardFLOPs(rows: rows)
-                + s.mlpIn.forwardFLOPs(rows: rows) + s.mlpOut.forwardFLOPs(rows: rows)
+            f = f + s.mod.forwardFLOPs(rows: 1) + s.qkv.forwardFLOPs(rows: rows) + s.proj.forwardFLOPs(rows: rows)
+            f = f + s.mlpIn.forwardFLOPs(rows: rows) + s.mlpOut.forwardFLOPs(rows: rows)
         }
         return f
     }

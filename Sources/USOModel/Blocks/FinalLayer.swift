@@ -52,7 +52,7 @@ public final class FinalLayer {
         modulation.backward(sv, rows: 1, dy: a.dmod.data, dx: dsv, cache: nil)
     }
 
-    public func forwardFLOPs(rows L: Int) -> Double {
+    public func forwardFLOPs(rows L: Int) -> FLOPCount {
         modulation.forwardFLOPs(rows: 1) + linear.forwardFLOPs(rows: L)
     }
 }

@@ -123,7 +123,7 @@ public final class SingleStreamBlock {
         modulation.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
     }
 
-    public func forwardFLOPs(rows L: Int) -> Double {
+    public func forwardFLOPs(rows L: Int) -> FLOPCount {
         modulation.forwardFLOPs(rows: 1) + linear1.forwardFLOPs(rows: L) + linear2.forwardFLOPs(rows: L)
             + attention.forwardFLOPs(tokens: L)
     }

@@ -218,7 +218,7 @@ public final class VisionTransformer {
     public func forwardFLOPs() -> Double {
         let c = config, n = c.tokens, e = c.width
         let perLayer = 4 * Gemm.flops(m: n, n: e, k: e) + 2 * Gemm.flops(m: n, n: e * c.mlpRatio, k: e)
-            + attention.forwardFLOPs(tokens: n)
+            + attention.forwardFLOPs(tokens: n).total
         return Gemm.flops(m: n, n: e, k: c.patchValues) + Double(c.depth) * perLayer
     }
 }

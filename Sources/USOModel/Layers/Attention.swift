@@ -69,7 +69,7 @@ public struct AttentionCore {
     }
 
     /// FLOPs of one forward over L tokens (the two products per head).
-    public func forwardFLOPs(tokens L: Int) -> Double {
-        Double(heads) * 2 * Gemm.flops(m: L, n: headDim, k: L)
+    public func forwardFLOPs(tokens L: Int) -> FLOPCount {
+        FLOPCount(attention: Double(heads) * 2 * Gemm.flops(m: L, n: headDim, k: L))
     }
 }

@@ -59,8 +59,8 @@ public final class Linear {
         if let lora { lora.backward(x, rows: rows, dy: dy, ldy: outFeatures, dx: dx, hidden: cache!.data) }
     }
 
-    /// FLOPs of one forward over `rows` rows (the adapter included).
-    public func forwardFLOPs(rows: Int) -> Double {
-        Gemm.flops(m: rows, n: outFeatures, k: inFeatures) + (lora?.forwardFLOPs(rows: rows) ?? 0)
+    /// FLOPs of one forward over `rows` rows: the dense product and the adapter's.
+    public func forwardFLOPs(rows: Int) -> FLOPCount {
+        FLOPCount(dense: Gemm.flops(m: rows, n: outFeatures, k: inFeatures), lora: lora?.forwardFLOPs(rows: rows) ?? 0)
     }
 }

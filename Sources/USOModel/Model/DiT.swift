@@ -163,14 +163,13 @@ public final class DiT {
     }
 
     /// Forward FLOPs of one sample.
-    public func forwardFLOPs(noisyRows: Int, referenceRows: Int, styleRows: Int, textRows: Int) -> Double {
+    public func forwardFLOPs(noisyRows: Int, referenceRows: Int, styleRows: Int, textRows: Int) -> FLOPCount {
         let li = noisyRows + referenceRows, lt = styleRows + textRows, d = config.hiddenSize
         var f = imgIn.forwardFLOPs(rows: li) + txtIn.forwardFLOPs(rows: textRows)
-        f += 3 * Gemm.flops(m: 1, n: d, k: d) + Gemm.flops(m: 1, n: d, k: config.timeEmbedDim) * 2
+        f.dense += 3 * Gemm.flops(m: 1, n: d, k: d) + Gemm.flops(m: 1, n: d, k: config.timeEmbedDim) * 2
             + Gemm.flops(m: 1, n: d, k: config.vecDim)
-        f += doubleBlocks.reduce(0) { $0 + $1.forwardFLOPs(imageRows: li, textRows: lt) }
-        f += singleBlocks.reduce(0) { $0 + $1.forwardFLOPs(rows: li + lt) }
-        f += finalLayer.forwardFLOPs(rows: noisyRows)
-        return f
+        for b in doubleBlocks { f = f + b.forwardFLOPs(imageRows: li, textRows: lt) }
+        for b in singleBlocks { f = f + b.forwardFLOPs(rows: li + lt) }
+        return f + finalLayer.forwardFLOPs(rows: noisyRows)
     }
 }
