@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
-        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics"]),
+        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel"]),
         .executableTarget(
             name: "uso",
             dependencies: [

@@ -1,13 +1,15 @@
-import Foundation
-
-/// SiLU and tanh-GELU, forward and backward, element-wise over n values.
+/// SiLU and tanh-GELU, forward and backward, element-wise over n values, in SIMD lanes.
 public enum ActivationKernels {
+    public typealias Lanes = FastMath.Lanes
+
     /// y = x * sigmoid(x).
     @inlinable
     public static func siluForward(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        for i in 0..<n {
-            let v = x[i]
-            y[i] = v / (1 + expf(-v))
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        FastMath.chunks(n) { i, c in
+            let v = FastMath.load(x + i, c)
+            FastMath.store(v * FastMath.sigmoid(v), y + i, c)
         }
     }
 
@@ -15,23 +17,35 @@ public enum ActivationKernels {
     @inlinable
     public static func siluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                               _ dx: UnsafeMutablePointer<Float>) {
-        for i in 0..<n {
-            let v = x[i]
-            let s = 1 / (1 + expf(-v))
-            dx[i] += dy[i] * (s + v * s * (1 - s))
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        FastMath.chunks(n) { i, c in
+            let v = FastMath.load(x + i, c)
+            let s = FastMath.sigmoid(v)
+            let g = FastMath.load(dy + i, c) * (s + v * s * (1 - s))
+            FastMath.store(FastMath.load(dx + i, c) + g, dx + i, c)
         }
     }
 
     @usableFromInline static let geluC: Float = 0.7978845608028654  // sqrt(2 / pi)
     @usableFromInline static let geluK: Float = 0.044715
 
+    /// gelu'(v) for the tanh form.
+    @inlinable @inline(__always)
+    static func geluDerivative(_ v: Lanes) -> Lanes {
+        let t = FastMath.tanh(geluC * (v + geluK * v * v * v))
+        let du = geluC * (1 + 3 * geluK * v * v)
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+    }
+
     /// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's GELU(approximate="tanh").
     @inlinable
     public static func geluForward(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        for i in 0..<n {
-            let v = x[i]
-            let u = geluC * (v + geluK * v * v * v)
-            y[i] = 0.5 * v * (1 + tanhf(u))
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        FastMath.chunks(n) { i, c in
+            let v = FastMath.load(x + i, c)
+            FastMath.store(0.5 * v * (1 + FastMath.tanh(geluC * (v + geluK * v * v * v))), y + i, c)
         }
     }
 
@@ -39,12 +53,11 @@ public enum ActivationKernels {
     @inlinable
     public static func geluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                               _ dx: UnsafeMutablePointer<Float>) {
-        for i in 0..<n {
-            let v = x[i]
-            let u = geluC * (v + geluK * v * v * v)
-            let t = tanhf(u)
-            let du = geluC * (1 + 3 * geluK * v * v)
-            dx[i] += dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        FastMath.chunks(n) { i, c in
+            let g = FastMath.load(dy + i, c) * geluDerivative(FastMath.load(x + i, c))
+            FastMath.store(FastMath.load(dx + i, c) + g, dx + i, c)
         }
     }
 
@@ -52,12 +65,10 @@ public enum ActivationKernels {
     /// input, when backward needs the input no more.
     @inlinable
     public static func geluBackwardInPlace(_ n: Int, h: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>) {
-        for i in 0..<n {
-            let v = h[i]
-            let u = geluC * (v + geluK * v * v * v)
-            let t = tanhf(u)
-            let du = geluC * (1 + 3 * geluK * v * v)
-            h[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        FastMath.chunks(n) { i, c in
+            FastMath.store(FastMath.load(dy + i, c) * geluDerivative(FastMath.load(h + i, c)), h + i, c)
         }
     }
 }

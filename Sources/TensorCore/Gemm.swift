@@ -14,6 +14,8 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.gemm, started) }
         if m == 0 || n == 0 { return }
         if k == 0 {
             // BLAS leaves C * beta; make that explicit for beta == 0 (C may hold garbage).

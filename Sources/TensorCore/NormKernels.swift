@@ -10,6 +10,8 @@ public enum NormKernels {
                                         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                         y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                                         rstd: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.layerNorm, started) }
         for r in 0..<rows {
             let xr = x + r * dim, yr = y + r * dim
             var m: Float = 0
@@ -40,6 +42,8 @@ public enum NormKernels {
                                                    mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                                    weight: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>,
                                                    dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.layerNorm, started) }
         let n = Float(dim)
         for r in 0..<rows {
             let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
@@ -70,6 +74,8 @@ public enum NormKernels {
     public static func rmsNormForward(rows: Int, dim: Int, stride: Int, eps: Float, x: UnsafePointer<Float>,
                                       scale: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, yStride: Int,
                                       rrms: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.rmsNorm, started) }
         for r in 0..<rows {
             let xr = x + r * stride, yr = y + r * yStride
             var ss: Float = 0
@@ -86,6 +92,8 @@ public enum NormKernels {
                                                  dy: UnsafePointer<Float>, dyStride: Int, rrms: UnsafePointer<Float>,
                                                  scale: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dxStride: Int,
                                                  dscale: UnsafeMutablePointer<Float>?) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.rmsNorm, started) }
         for r in 0..<rows {
             let xr = x + r * stride, dyr = dy + r * dyStride, dxr = dx + r * dxStride
             let q = rrms[r]

@@ -1,21 +1,22 @@
-import Foundation
-
 /// Row-wise softmax over a (rows, cols) matrix, forward in place and backward.
 public enum SoftmaxKernels {
     /// p[r, :] = softmax(p[r, :] * scale), in place, max-subtracted for stability.
     @inlinable
     public static func forwardInPlace(rows: Int, cols: Int, scale: Float, _ p: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.softmax, started) }
         for r in 0..<rows {
             let row = p + r * cols
-            var m = -Float.infinity
-            for c in 0..<cols { m = max(m, row[c] * scale) }
-            var sum: Float = 0
-            for c in 0..<cols {
-                let e = expf(row[c] * scale - m)
-                row[c] = e
-                sum += e
+            // max(scale * x) = scale * max(x) for the positive scales attention uses.
+            let m = scale > 0 ? scale * Reductions.max(cols, row) : {
+                var v = -Float.infinity
+                for c in 0..<cols { v = Swift.max(v, row[c] * scale) }
+                return v
+            }()
+            FastMath.chunks(cols) { i, c in
+                FastMath.store(FastMath.exp(FastMath.load(row + i, c) * scale - m), row + i, c)
             }
-            let inv = 1 / sum
+            let inv = 1 / Reductions.sum(cols, row)
             for c in 0..<cols { row[c] *= inv }
         }
     }
@@ -24,10 +25,11 @@ public enum SoftmaxKernels {
     /// respect to the softmax input before `scale`; multiply by scale after).
     @inlinable
     public static func backwardInPlace(rows: Int, cols: Int, p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.softmax, started) }
         for r in 0..<rows {
             let pr = p + r * cols, dr = dp + r * cols
-            var s: Float = 0
-            for c in 0..<cols { s += dr[c] * pr[c] }
+            let s = Reductions.dot(cols, dr, pr)
             for c in 0..<cols { dr[c] = pr[c] * (dr[c] - s) }
         }
     }

@@ -1,4 +1,7 @@
 import ArgumentParser
+import Bench
+import Foundation
+import USOModel
 
 /// `uso bench`: measurements of this machine and this code, for the README's Performance section.
 struct BenchCommand: ParsableCommand {
@@ -9,6 +12,59 @@ struct BenchCommand: ParsableCommand {
             Each benchmark measures its alternatives interleaved in one run and reports ratios, \
             because these machines are shared and noisy: compare within a run, not across runs.
             """,
-        subcommands: [BenchAllreduceCommand.self]
+        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self]
     )
+}
+
+/// `uso bench step`: the generator's forward and backward per sample against cblas_sgemm.
+struct BenchStepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Time one sample's forward and backward at a preset and compare with cblas_sgemm.",
+        discussion: """
+            Runs on one rank (no mpirun needed), one BLAS thread unless OPENBLAS_NUM_THREADS \
+            says otherwise. Reports the achieved GFLOP/s of forward + backward, the rate of \
+            cblas_sgemm on the model's own GEMM shapes measured interleaved in the same run, \
+            their ratio, and where the time goes (from a separate profiled pass).
+
+            Examples:
+              OPENBLAS_NUM_THREADS=1 .build/release/uso bench step --preset small
+              .build/release/uso bench step --preset small --stage base --iterations 50
+            """
+    )
+
+    @Option(help: "tiny or small.")
+    var preset: ModelPreset = .small
+
+    @Option(help: "uso (LoRA + projector trained) or base (every DiT weight trained).")
+    var stage: String = "uso"
+
+    @Option(help: "Timed iterations.")
+    var iterations: Int = 20
+
+    @Option(help: ArgumentHelp("Also write the result as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    func validate() throws {
+        guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here; use tiny or small") }
+        guard StepBenchmark.Stage(rawValue: stage) != nil else { throw ValidationError("--stage must be uso or base") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+    }
+
+    func run() throws {
+        var options = StepBenchmark.Options(preset: preset)
+        options.stage = StepBenchmark.Stage(rawValue: stage)!
+        options.iterations = iterations
+        #if DEBUG
+        print("warning: this is a debug build; benchmark with `swift build -c release`")
+        #endif
+        let result = try StepBenchmark(options: options).run()
+        print(StepBenchmark.render(result))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: json), options: .atomic)
+            print("wrote \(json)")
+        }
+    }
 }

@@ -50,6 +50,8 @@ public final class RotaryTable {
     /// `rowOffset ..< rowOffset + rows` of the table. `inverse` applies the transpose (backward).
     public func apply(_ x: UnsafeMutablePointer<Float>, rows n: Int, rowOffset: Int = 0, heads: Int, stride: Int,
                       inverse: Bool = false) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.rope, started) }
         precondition(rowOffset + n <= rows, "RoPE rows \(rowOffset)..<\(rowOffset + n) beyond the table's \(rows)")
         let pairs = headDim / 2
         let sign: Float = inverse ? -1 : 1

@@ -1,0 +1,173 @@
+import Foundation
+import TensorCore
+import USOModel
+
+/// `uso bench step`: one sample's forward and backward of the generator at a preset, its
+/// achieved GFLOP/s, and the rate of cblas_sgemm on the model's own GEMM shapes measured in
+/// the same run (interleaved), so the ratio says how close the step runs to the machine's GEMM.
+public struct StepBenchmark {
+    public enum Stage: String, Sendable, CaseIterable {
+        /// LoRA and projector trained (USO's stage 2).
+        case uso
+        /// Every DiT weight trained.
+        case base
+    }
+
+    public struct Options: Sendable {
+        public var preset: ModelPreset
+        public var stage: Stage = .uso
+        public var iterations = 20
+        public var warmup = 3
+        public init(preset: ModelPreset) { self.preset = preset }
+    }
+
+    public struct Result: Sendable, Codable {
+        public var preset: String
+        public var stage: String
+        public var tokens: Int
+        public var forwardSeconds: Double
+        public var backwardSeconds: Double
+        public var forwardFLOPs: Double
+        public var backwardFLOPs: Double
+        public var stepGFLOPs: Double
+        public var sgemmGFLOPs: Double
+        public var ratio: Double
+        /// Share of one forward + backward per kernel kind, largest first (from a profiled pass).
+        public var sinks: [Sink]
+        public var blasThreads: Int
+    }
+
+    public struct Sink: Sendable, Codable {
+        public var name: String
+        public var seconds: Double
+        public var share: Double
+    }
+
+    public let options: Options
+    public init(options: Options) { self.options = options }
+
+    public func run() throws -> Result {
+        let c = options.preset.config
+        let model = try USOModel(config: c)
+        let store = model.allocate(seed: 1)
+        // Non-zero adapters, as after some training (the cost does not depend on it).
+        for p in model.registry.parameters(in: .lora) where p.name.hasSuffix("up.weight") {
+            var s = RandomStream(seed: 2, purpose: .parameterInit, id: 9_000)
+            s.fillNormal(p.value.buffer, std: 0.01)
+        }
+        switch options.stage {
+        case .uso: store.allocateGradients { $0.group == .lora || $0.group == .projector }
+        case .base: store.allocateGradients { $0.group == .base }
+        }
+        let acts = model.makeActivations()
+        let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
+        var rng = RandomStream(seed: 3, purpose: .evaluation, id: 0)
+        func random(_ n: Int) -> Tensor { let t = Tensor(zeros: [n]); rng.fillNormal(t.buffer); return t }
+        let noisy = random(tokens * inC), reference = random(tokens * inC)
+        let styles = 1
+        let features = random(styles * 3 * c.styleEncoder.tokens * c.styleEncoder.width)
+        let text = random(c.text.maxTokens * c.text.width), pooled = random(c.text.pooledWidth)
+        let dv = random(tokens * inC)
+        let sample = USOModel.Sample(noisy: noisy.data, grid: (side, side), references: UnsafePointer(reference.data),
+                                     referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(features.data),
+                                     styleCount: styles, text: text.data, textRows: c.text.maxTokens, pooled: pooled.data, t: 0.5)
+        let styleRows = styles * c.styleTokensPerImage
+        let flops = model.dit.forwardFLOPs(noisyRows: tokens, referenceRows: tokens, styleRows: styleRows, textRows: c.text.maxTokens)
+        let projector = model.projector.forwardFLOPs(images: styles)
+        let forwardFLOPs = flops.total + projector
+        let backwardFLOPs = (options.stage == .uso ? flops.backwardAdaptersOnly + projector : flops.backwardAllTrainable)
+
+        // The model's GEMM shapes at this sample: (M rows, N out, K in).
+        let joint = 2 * tokens + styleRows + c.text.maxTokens, d = c.dit.hiddenSize, h = c.dit.mlpHidden
+        let shapes = [(joint, 3 * d + h, d), (joint, d, d + h), (tokens * 2, 3 * d, d), (tokens * 2, h, d),
+                      (tokens * 2, d, h), (joint, c.dit.headDim, joint)]
+        let sgemm = SgemmProbe(shapes: shapes)
+
+        func step() -> (Double, Double) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            model.forward(sample, acts)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            store.zeroGradients()
+            model.backward(dOutput: dv.data, acts)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            return (Double(t1 - t0) * 1e-9, Double(t2 - t1) * 1e-9)
+        }
+        for _ in 0..<options.warmup { _ = step(); _ = sgemm.measure() }
+        var fw: [Double] = [], bw: [Double] = [], gemmRates: [Double] = []
+        for _ in 0..<options.iterations {
+            let (f, b) = step()
+            fw.append(f); bw.append(b)
+            gemmRates.append(sgemm.measure())
+        }
+        // A separate profiled pass for the time sinks.
+        KernelTimer.reset()
+        KernelTimer.isEnabled = true
+        let profiled = 3
+        var profiledTotal = 0.0
+        for _ in 0..<profiled { let (f, b) = step(); profiledTotal += f + b }
+        KernelTimer.isEnabled = false
+        var sinks = KernelTimer.totals().map { Sink(name: $0.kind.rawValue, seconds: $0.seconds / Double(profiled), share: $0.seconds / profiledTotal) }
+        let accounted = sinks.reduce(0) { $0 + $1.seconds }
+        sinks.append(Sink(name: "other (copies, modulation, residuals, bookkeeping)",
+                          seconds: profiledTotal / Double(profiled) - accounted,
+                          share: 1 - accounted / (profiledTotal / Double(profiled)) ))
+        sinks.sort { $0.seconds > $1.seconds }
+
+        let f = median(fw), b = median(bw)
+        let rate = (forwardFLOPs + backwardFLOPs) / (f + b) / 1e9
+        let gemm = median(gemmRates)
+        return Result(preset: c.name, stage: options.stage.rawValue, tokens: joint, forwardSeconds: f, backwardSeconds: b,
+                      forwardFLOPs: forwardFLOPs, backwardFLOPs: backwardFLOPs, stepGFLOPs: rate, sgemmGFLOPs: gemm,
+                      ratio: rate / gemm, sinks: sinks, blasThreads: BLASRuntime.threadCount)
+    }
+
+    func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    public static func render(_ r: Result) -> String {
+        var lines = [
+            "uso bench step: preset \(r.preset), stage \(r.stage), one sample of \(r.tokens) joint tokens, \(r.blasThreads) BLAS thread(s)",
+            String(format: "forward   %8.2f ms  %7.3f GFLOP", r.forwardSeconds * 1e3, r.forwardFLOPs / 1e9),
+            String(format: "backward  %8.2f ms  %7.3f GFLOP", r.backwardSeconds * 1e3, r.backwardFLOPs / 1e9),
+            String(format: "step      %8.2f ms  %7.2f GFLOP/s achieved", (r.forwardSeconds + r.backwardSeconds) * 1e3, r.stepGFLOPs),
+            String(format: "cblas_sgemm on the model's GEMM shapes, same run: %.2f GFLOP/s", r.sgemmGFLOPs),
+            String(format: "ratio step / sgemm: %.2f", r.ratio),
+            "time sinks (profiled pass):",
+        ]
+        for s in r.sinks {
+            lines.append(String(format: "  %-52@ %7.2f ms  %5.1f%%", s.name as NSString, s.seconds * 1e3, s.share * 100))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Times cblas_sgemm over a list of (M, N, K) shapes with fresh-but-reused operands.
+final class SgemmProbe {
+    let shapes: [(Int, Int, Int)]
+    let a: [Tensor], b: [Tensor], c: [Tensor]
+
+    init(shapes: [(Int, Int, Int)]) {
+        self.shapes = shapes
+        var rng = RandomStream(seed: 4, purpose: .evaluation, id: 1)
+        func random(_ n: Int) -> Tensor { let t = Tensor(zeros: [n]); rng.fillNormal(t.buffer); return t }
+        a = shapes.map { random($0.0 * $0.2) }
+        b = shapes.map { random($0.1 * $0.2) }
+        c = shapes.map { Tensor(zeros: [$0.0 * $0.1]) }
+    }
+
+    /// GFLOP/s over one pass of every shape (y = x W^T, as the model's Linear layers run).
+    func measure() -> Double {
+        var flops = 0.0
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for (i, (m, n, k)) in shapes.enumerated() {
+            for _ in 0..<3 {
+                Gemm.multiply(transA: false, transB: true, m: m, n: n, k: k, a: a[i].data, lda: k, b: b[i].data, ldb: k,
+                              beta: 0, c: c[i].data, ldc: n)
+                flops += Gemm.flops(m: m, n: n, k: k)
+            }
+        }
+        return flops / (Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) / 1e9
+    }
+}
