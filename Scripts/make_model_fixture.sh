@@ -2,7 +2,9 @@
 # Regenerates Tests/USOModelTests/Fixtures/tiny: `uso model dump` at preset tiny, then the
 # independent JAX reference (Scripts/reference/uso_reference.py, float64) on that dump.
 # The Swift tests recompute v_hat, the loss and the LoRA/projector gradients from the
-# committed weights and inputs and compare them with the committed reference.
+# committed weights and inputs and compare them with the committed reference, and likewise
+# the frozen encoders (style encoder taps and pooled feature with its image gradient,
+# autoencoder encode, decode and decode backward, text encoder states and pooled vector).
 #
 #   python3 -m pip install jax safetensors numpy   (once)
 #   Scripts/make_model_fixture.sh
@@ -18,5 +20,5 @@ out=Tests/USOModelTests/Fixtures/tiny
 rm -rf "$out"
 mkdir -p "$out/weights"
 cp "$tmp/dump/config.json" "$tmp/dump/inputs.safetensors" "$tmp/dump/reference.safetensors" "$out/"
-cp "$tmp/dump/weights/base.safetensors" "$tmp/dump/weights/dit_lora.safetensors" "$tmp/dump/weights/projector.safetensors" "$out/weights/"
+cp "$tmp"/dump/weights/*.safetensors "$out/weights/"
 du -sh "$out"

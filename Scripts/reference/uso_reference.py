@@ -219,6 +219,103 @@ def predict(p, cfg, sample):
     return final_layer(p, noisy, vec)
 
 
+# ---------------------------------------------------------------- frozen encoders
+
+def conv_patches(image, weight, bias):
+    """A stride-p convolution with kernel p (weight (O, 3, p, p)): image (3, S, S) -> (S/p * S/p, O)."""
+    p = weight.shape[-1]
+    y = jax.lax.conv_general_dilated(image[None], weight, window_strides=(p, p), padding="VALID",
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))[0]        # (O, S/p, S/p)
+    y = y + bias[:, None, None]
+    return y.reshape(y.shape[0], -1).T
+
+
+def vision_transformer(w, prefix, cfg, image):
+    """SigLIP's layout: patch conv + positions, pre-LN blocks (tanh-GELU MLP), final LN.
+    Returns the hidden states (embeddings, then each layer's output) and the pooled feature."""
+    x = conv_patches(image, w[f"{prefix}.embeddings.patch_embedding.weight"], w[f"{prefix}.embeddings.patch_embedding.bias"])
+    x = x + w[f"{prefix}.embeddings.position_embedding.weight"]
+    heads, e = cfg["heads"], cfg["width"]
+    hidden = [x]
+    for i in range(cfg["depth"]):
+        b = f"{prefix}.encoder.layers.{i}"
+        h = layer_norm(x, 1e-6, w[f"{b}.layer_norm1.weight"], w[f"{b}.layer_norm1.bias"])
+        q, k, v = (linear(w, f"{b}.self_attn.{n}_proj", h).reshape(-1, heads, e // heads).transpose(1, 0, 2) for n in "qkv")
+        scores = jnp.einsum("hld,hmd->hlm", q, k) / math.sqrt(e // heads)
+        a = jnp.einsum("hlm,hmd->hld", jax.nn.softmax(scores, axis=-1), v).transpose(1, 0, 2).reshape(-1, e)
+        x = x + linear(w, f"{b}.self_attn.out_proj", a)
+        h = layer_norm(x, 1e-6, w[f"{b}.layer_norm2.weight"], w[f"{b}.layer_norm2.bias"])
+        x = x + linear(w, f"{b}.mlp.fc2", gelu_tanh(linear(w, f"{b}.mlp.fc1", h)))
+        hidden.append(x)
+    post = layer_norm(x, 1e-6, w[f"{prefix}.post_layernorm.weight"], w[f"{prefix}.post_layernorm.bias"])
+    return hidden, jnp.mean(post, axis=0)
+
+
+def ae_encode(w, cfg, image):
+    z = conv_patches(image, w["autoencoder.encoder.patch.weight"], w["autoencoder.encoder.patch.bias"])    # (h*w, C)
+    g = cfg["imageSize"] // cfg["factor"]
+    z = z.T.reshape(-1, g, g)
+    return (z - cfg["shift"]) * cfg["scale"]
+
+
+def ae_decode(w, cfg, latent):
+    c, g, _ = latent.shape
+    f = cfg["factor"]
+    rows = (latent / cfg["scale"] + cfg["shift"]).reshape(c, -1).T                                  # (h*w, C)
+    patches = linear(w, "autoencoder.decoder.fc2", silu(linear(w, "autoencoder.decoder.fc1", rows)))  # (h*w, 3 f f)
+    img = patches.reshape(g, g, 3, f, f).transpose(2, 0, 3, 1, 4)                                  # (3, h, f, w, f)
+    return img.reshape(3, g * f, g * f)
+
+
+def text_encode(w, cfg, vocabulary, prompt):
+    """Lower-cased words (split on anything but letters and digits), unknown -> <unk>, cut to
+    maxTokens - 1, then <end>; states = embedding + 0.5 * [sin, cos] position signal; pooled =
+    pool(mean of states)."""
+    import re
+    index = {word: i for i, word in enumerate(vocabulary)}
+    words = [t for t in re.split(r"[^0-9a-z]+", prompt.lower()) if t]
+    ids = [index.get(t, 1) for t in words][: cfg["maxTokens"] - 1] + [2]
+    width = cfg["width"]
+    states = w["text_encoder.token_embedding.weight"][np.array(ids)]
+    pos = np.arange(len(ids))[:, None] / (10000.0 ** (2 * np.arange(width // 2)[None, :] / width))
+    signal = np.zeros((len(ids), width))
+    signal[:, 0::2] = 0.5 * np.sin(pos)
+    signal[:, 1::2] = 0.5 * np.cos(pos)
+    states = states + signal
+    return states, linear(w, "text_encoder.pool", jnp.mean(states, axis=0))
+
+
+def encoder_results(cfg, dump, samples, specs):
+    """Recomputes what the frozen encoders gave the dump, and their two backward paths."""
+    w = {}
+    for name in ["style_encoder", "autoencoder", "text_encoder"]:
+        w.update({k: v.astype(np.float64) for k, v in load_file(str(dump / "weights" / f"{name}.safetensors")).items()})
+    from safetensors import safe_open
+    with safe_open(str(dump / "weights" / "text_encoder.safetensors"), "np") as f:
+        vocabulary = f.metadata()["vocabulary"].split("\n")
+    raw = {k: v.astype(np.float64) for k, v in load_file(str(dump / "inputs.safetensors")).items()}
+    vit, ae, text = cfg["styleEncoder"], cfg["autoencoder"], cfg["text"]
+    out = {}
+    for b, (s, spec) in enumerate(zip(samples, specs)):
+        if "style_images" in s:
+            feats = []
+            for img in s["style_images"]:
+                hidden, _ = vision_transformer(w, "style_encoder", vit, img)
+                feats.append(jnp.stack([hidden[t + 1] for t in vit["taps"]]))
+            out[f"sample{b}.style_features"] = jnp.stack(feats)
+        states, pooled = text_encode(w, text, vocabulary, spec["prompt"])
+        out[f"sample{b}.text"], out[f"sample{b}.pooled"] = states, pooled
+    out["autoencoder.latent"] = ae_encode(w, ae, raw["autoencoder.image"])
+    latent = out["autoencoder.latent"]
+    decoded, vjp = jax.vjp(lambda z: ae_decode(w, ae, z), latent)
+    out["autoencoder.decoded"] = decoded
+    out["autoencoder.latent_grad"] = vjp(raw["autoencoder.cotangent"])[0]
+    pooled, vjp = jax.vjp(lambda im: vision_transformer(w, "style_encoder", vit, im)[1], raw["style_encoder.image"])
+    out["style_encoder.pooled"] = pooled
+    out["style_encoder.image_grad"] = vjp(raw["style_encoder.pooled_cotangent"])[0]
+    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+
 # ---------------------------------------------------------------- driver
 
 def load(dump):
@@ -268,16 +365,19 @@ def main():
     for k, g in grads.items():
         result["grad." + k] = np.asarray(g, dtype=np.float32)
     print(f"reference: {len(samples)} samples ({', '.join(s['name'] for s in specs)}), loss {float(loss):.8f}")
+    result.update(encoder_results(cfg, args.dump, samples, specs))
 
     swift_path = args.dump / "outputs.safetensors"
     failures = 0
     if swift_path.exists():
-        swift = load_file(str(swift_path))
+        # What Swift computed: its outputs, and the encoder results it fed the model as inputs.
+        swift = {**load_file(str(args.dump / "inputs.safetensors")), **load_file(str(swift_path))}
         for k in sorted(result):
             ref, got = result[k].astype(np.float64), swift[k].astype(np.float64)
             diff = np.abs(got - ref)
             scale = np.max(np.abs(ref)) if ref.size else 0.0
-            tol = 1e-5 + 1e-4 * max(scale, 1e-3) if k.startswith("grad.") else 1e-5 + 1e-4 * np.abs(ref)
+            gradient_like = k.startswith("grad.") or k.endswith("_grad")
+            tol = 1e-5 + 1e-4 * max(scale, 1e-3) if gradient_like else 1e-5 + 1e-4 * np.abs(ref)
             bad = int(np.sum(diff > tol))
             worst = float(np.max(diff)) if diff.size else 0.0
             failures += bad > 0

@@ -19,6 +19,7 @@ struct ReferenceFixtureTests {
         let name: String
         let styleCount: Int
         let referenceCount: Int
+        let prompt: String
     }
 
     @Test func swiftMatchesTheReferenceElementwise() throws {
@@ -81,6 +82,67 @@ struct ReferenceFixtureTests {
             checked += 1
         }
         #expect(checked == store.trainable.count && checked == 4 * 2 * 2 + 4 * 2 + 18, "checked \(checked) gradient tensors")
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    @Test func frozenEncodersMatchTheReference() throws {
+        let dir = Self.folder.path
+        let c = ModelPreset.tiny.config
+        let model = try USOModel(config: c)
+        model.allocate(seed: 0)
+        try ModelWeights.loadAll(model.registry, from: dir + "/weights", groups: [.styleEncoder, .autoencoder, .textEncoder])
+        let inputs = try SafeTensorsFile(path: dir + "/inputs.safetensors")
+        let expected = try SafeTensorsFile(path: dir + "/reference.safetensors")
+        let specs = try JSONDecoder().decode([Spec].self, from: Data(inputs.metadata["samples"]!.utf8))
+        var failures: [String] = []
+        func check(_ got: [Float], _ name: String, gradient: Bool = false) throws {
+            let want = try expected.read(name)
+            let scale = want.map { abs(Double($0)) }.max() ?? 0
+            let tol = gradient ? Tolerance(absolute: 1e-4 * scale + 1e-12, relative: 1e-4) : .float32VersusFloat64
+            let cmp = Approx.compare(got, want, tol, name)
+            if !cmp.passed { failures.append("\(cmp)") }
+        }
+        // Style encoder taps, per style image of each sample.
+        let vit = model.styleEncoder.makeActivations()
+        let n = c.styleEncoder.tokens * c.styleEncoder.width
+        for (b, spec) in specs.enumerated() where spec.styleCount > 0 {
+            let images = try inputs.read("sample\(b).style_images")
+            var taps: [Float] = []
+            for k in 0..<spec.styleCount {
+                let count = images.count / spec.styleCount
+                let image = Tensor(shape: [count], values: Array(images[(k * count)..<((k + 1) * count)]))
+                model.styleEncoder.forward(image: image.data, vit)
+                for layer in c.styleEncoder.taps { taps += Array(UnsafeBufferPointer(start: vit.layerOutput(layer), count: n)) }
+            }
+            try check(taps, "sample\(b).style_features")
+        }
+        // Text encoder.
+        let states = Tensor(zeros: [c.text.maxTokens, c.text.width]), pooled = Tensor(zeros: [c.text.pooledWidth])
+        for (b, spec) in specs.enumerated() {
+            let rows = model.textEncoder.encode(spec.prompt, states: states.data, pooled: pooled.data)
+            try check(Array(states.toArray()[0..<(rows * c.text.width)]), "sample\(b).text")
+            try check(pooled.toArray(), "sample\(b).pooled")
+        }
+        // Autoencoder: encode, decode, decode backward.
+        let ae = model.autoencoder.makeActivations()
+        let image = Tensor(shape: [try inputs.entry("autoencoder.image").count], values: try inputs.read("autoencoder.image"))
+        let cotangent = Tensor(shape: [image.count], values: try inputs.read("autoencoder.cotangent"))
+        let latentCount = c.autoencoder.latentChannels * c.autoencoder.latentSize * c.autoencoder.latentSize
+        let latent = Tensor(zeros: [latentCount]), decoded = Tensor(zeros: [image.count]), dLatent = Tensor(zeros: [latentCount])
+        model.autoencoder.encode(image: image.data, latent: latent.data, ae)
+        model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
+        model.autoencoder.decodeBackward(dImage: cotangent.data, dLatent: dLatent.data, ae)
+        try check(latent.toArray(), "autoencoder.latent")
+        try check(decoded.toArray(), "autoencoder.decoded")
+        try check(dLatent.toArray(), "autoencoder.latent_grad", gradient: true)
+        // Style encoder pooled feature and its gradient with respect to the image.
+        let styleImage = Tensor(shape: [try inputs.entry("style_encoder.image").count], values: try inputs.read("style_encoder.image"))
+        let pooledCotangent = Tensor(shape: [c.styleEncoder.width], values: try inputs.read("style_encoder.pooled_cotangent"))
+        let dImage = Tensor(zeros: [styleImage.count])
+        model.styleEncoder.forward(image: styleImage.data, vit)
+        try check(vit.pooled.toArray(), "style_encoder.pooled")
+        model.styleEncoder.backward(dPooled: pooledCotangent.data, dImage: dImage.data, vit)
+        try check(dImage.toArray(), "style_encoder.image_grad", gradient: true)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
     }
 

@@ -92,93 +92,110 @@ public final class DoubleStreamBlock {
     /// joint positions [text; image].
     public func forward(img x: UnsafeMutablePointer<Float>, imageRows li: Int, txt y: UnsafeMutablePointer<Float>, textRows lt: Int,
                         sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
-        let d = config.hiddenSize
         // Per stream: modulation, modulated norm, qkv, Q/K RMSNorm into the joint buffers [txt; img].
-        for (s, sa, x, rows, offset) in [(txt, a.txt, y, lt, 0), (img, a.img, x, li, lt)] {
-            sa.rows = rows
-            s.mod.forward(sv, rows: 1, sa.mod.data, cache: nil)
-            sa.xIn.data.update(from: x, count: rows * d)
-            BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: sa.mod.data, scale: sa.mod.data + d,
-                                      n: sa.n1.data, m: sa.m1.data, mean: sa.mean1.data, rstd: sa.rstd1.data)
-            s.qkv.forward(sa.m1.data, rows: rows, sa.qkv.data, cache: sa.qkvCache)
-            BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
-                                            xStride: 3 * d, scale: s.queryNorm.data, y: a.q.data + offset * d, yStride: d,
-                                            rrms: sa.rrmsQ.data)
-            BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
-                                            xStride: 3 * d, scale: s.keyNorm.data, y: a.k.data + offset * d, yStride: d,
-                                            rrms: sa.rrmsK.data)
-            ElementwiseKernels.copyRows(rows: rows, cols: d, from: sa.qkv.data + 2 * d, stride: 3 * d,
-                                        to: a.v.data + offset * d, stride: d)
-        }
-        let total = lt + li
+        prepare(txt, a.txt, y, rows: lt, offset: 0, sv: sv, a)
+        prepare(img, a.img, x, rows: li, offset: lt, sv: sv, a)
+        let d = config.hiddenSize, total = lt + li
         rope.apply(a.q.data, rows: total, heads: config.heads, stride: d)
         rope.apply(a.k.data, rows: total, heads: config.heads, stride: d)
         attention.forward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: total, o: a.o.data, a.attention)
-        for (s, sa, x, rows, offset) in [(txt, a.txt, y, lt, 0), (img, a.img, x, li, lt)] {
-            let mod = sa.mod.data
-            s.proj.forward(a.o.data + offset * d, rows: rows, sa.p.data, cache: sa.projCache)
-            BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, x: x)
-            sa.xMid.data.update(from: x, count: rows * d)
-            BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: mod + 3 * d, scale: mod + 4 * d,
-                                      n: sa.n2.data, m: sa.m2.data, mean: sa.mean2.data, rstd: sa.rstd2.data)
-            s.mlpIn.forward(sa.m2.data, rows: rows, sa.h.data, cache: nil)
-            ActivationKernels.geluForward(rows * config.mlpHidden, sa.h.data, sa.g.data)
-            s.mlpOut.forward(sa.g.data, rows: rows, sa.o.data, cache: nil)
-            BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, x: x)
-        }
+        finish(txt, a.txt, y, offset: 0, a)
+        finish(img, a.img, x, offset: lt, a)
+    }
+
+    private func prepare(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, rows: Int, offset: Int,
+                         sv: UnsafePointer<Float>, _ a: Activations) {
+        let d = config.hiddenSize
+        sa.rows = rows
+        s.mod.forward(sv, rows: 1, sa.mod.data, cache: nil)
+        sa.xIn.data.update(from: x, count: rows * d)
+        BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: sa.mod.data, scale: sa.mod.data + d,
+                                  n: sa.n1.data, m: sa.m1.data, mean: sa.mean1.data, rstd: sa.rstd1.data)
+        s.qkv.forward(sa.m1.data, rows: rows, sa.qkv.data, cache: sa.qkvCache)
+        BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
+                                        xStride: 3 * d, scale: s.queryNorm.data, y: a.q.data + offset * d, yStride: d,
+                                        rrms: sa.rrmsQ.data)
+        BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
+                                        xStride: 3 * d, scale: s.keyNorm.data, y: a.k.data + offset * d, yStride: d,
+                                        rrms: sa.rrmsK.data)
+        ElementwiseKernels.copyRows(rows: rows, cols: d, from: sa.qkv.data + 2 * d, stride: 3 * d,
+                                    to: a.v.data + offset * d, stride: d)
+    }
+
+    private func finish(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, offset: Int, _ a: Activations) {
+        let d = config.hiddenSize, rows = sa.rows, mod = sa.mod.data
+        s.proj.forward(a.o.data + offset * d, rows: rows, sa.p.data, cache: sa.projCache)
+        BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, x: x)
+        sa.xMid.data.update(from: x, count: rows * d)
+        BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: mod + 3 * d, scale: mod + 4 * d,
+                                  n: sa.n2.data, m: sa.m2.data, mean: sa.mean2.data, rstd: sa.rstd2.data)
+        s.mlpIn.forward(sa.m2.data, rows: rows, sa.h.data, cache: nil)
+        ActivationKernels.geluForward(rows * config.mlpHidden, sa.h.data, sa.g.data)
+        s.mlpOut.forward(sa.g.data, rows: rows, sa.o.data, cache: nil)
+        BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, x: x)
     }
 
     /// On entry dImg, dTxt hold the gradients at the block's outputs; on exit, at its inputs.
     /// dsv (D) accumulates the gradient of silu(vec); parameter gradients accumulate.
     public func backward(dImg: UnsafeMutablePointer<Float>, dTxt: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>,
                          dsv: UnsafeMutablePointer<Float>?, rope: RotaryTable, _ a: Activations) {
-        let d = config.hiddenSize, hidden = config.mlpHidden
-        let lt = a.txt.rows, li = a.img.rows, total = lt + li
-        for (s, sa, dx, offset) in [(txt, a.txt, dTxt, 0), (img, a.img, dImg, lt)] {
-            let rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
-            sa.dmod.fill(0)
-            // MLP half: x_out = x_mid + gate2 * mlp(adaLN2(x_mid)).
-            BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, dx: dx,
-                                               dgate: dmod + 5 * d, df: sa.dA.data)
-            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dG.data, count: rows * hidden), with: 0)
-            s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, cache: nil)
-            // dh overwrites h, which backward no longer needs after gelu'.
-            ActivationKernels.geluBackwardInPlace(rows * hidden, h: sa.h.data, dy: sa.dG.data)
-            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
-            s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, cache: nil)
-            BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xMid.data, n: sa.n2.data, scale: mod + 4 * d, dm: sa.dM.data,
-                                       dshift: dmod + 3 * d, dscale: dmod + 4 * d, dn: sa.dN.data,
-                                       mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)
-            // Attention half, up to the joint output: x_mid = x_in + gate1 * proj(o).
-            BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, dx: dx,
-                                               dgate: dmod + 2 * d, df: sa.dA.data)
-            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dO.data + offset * d, count: rows * d), with: 0)
-            s.proj.backward(a.o.data + offset * d, rows: rows, dy: sa.dA.data, dx: a.dO.data + offset * d, cache: sa.projCache)
-        }
+        let d = config.hiddenSize
+        let lt = a.txt.rows, total = lt + a.img.rows
+        backwardToAttention(txt, a.txt, dTxt, offset: 0, a)
+        backwardToAttention(img, a.img, dImg, offset: lt, a)
         attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: total, dO: a.dO.data,
                            dq: a.dq.data, dk: a.dk.data, dv: a.dv.data, a.attention)
         rope.apply(a.dq.data, rows: total, heads: config.heads, stride: d, inverse: true)
         rope.apply(a.dk.data, rows: total, heads: config.heads, stride: d, inverse: true)
-        for (s, sa, dx, offset) in [(txt, a.txt, dTxt, 0), (img, a.img, dImg, lt)] {
-            let rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
-            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dQKV.data, count: rows * 3 * d), with: 0)
-            BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
-                                             xStride: 3 * d, dy: a.dq.data + offset * d, dyStride: d, rrms: sa.rrmsQ.data,
-                                             scale: s.queryNorm.data, dx: sa.dQKV.data, dxStride: 3 * d,
-                                             dscale: s.queryNorm.gradData)
-            BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
-                                             xStride: 3 * d, dy: a.dk.data + offset * d, dyStride: d, rrms: sa.rrmsK.data,
-                                             scale: s.keyNorm.data, dx: sa.dQKV.data + d, dxStride: 3 * d,
-                                             dscale: s.keyNorm.gradData)
-            ElementwiseKernels.copyRows(rows: rows, cols: d, from: a.dv.data + offset * d, stride: d,
-                                        to: sa.dQKV.data + 2 * d, stride: 3 * d)
-            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
-            s.qkv.backward(sa.m1.data, rows: rows, dy: sa.dQKV.data, dx: sa.dM.data, cache: sa.qkvCache)
-            BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xIn.data, n: sa.n1.data, scale: mod + d, dm: sa.dM.data,
-                                       dshift: dmod, dscale: dmod + d, dn: sa.dN.data,
-                                       mean: sa.mean1.data, rstd: sa.rstd1.data, dx: dx)
-            s.mod.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
-        }
+        backwardFromAttention(txt, a.txt, dTxt, offset: 0, sv: sv, dsv: dsv, a)
+        backwardFromAttention(img, a.img, dImg, offset: lt, sv: sv, dsv: dsv, a)
+    }
+
+    /// The MLP half and the attention output projection of one stream, down to the joint dO.
+    private func backwardToAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, offset: Int,
+                                     _ a: Activations) {
+        let d = config.hiddenSize, hidden = config.mlpHidden, rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
+        sa.dmod.fill(0)
+        // MLP half: x_out = x_mid + gate2 * mlp(adaLN2(x_mid)).
+        BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, dx: dx,
+                                           dgate: dmod + 5 * d, df: sa.dA.data)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dG.data, count: rows * hidden), with: 0)
+        s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, cache: nil)
+        // dh overwrites h, which backward no longer needs after gelu'.
+        ActivationKernels.geluBackwardInPlace(rows * hidden, h: sa.h.data, dy: sa.dG.data)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
+        s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, cache: nil)
+        BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xMid.data, n: sa.n2.data, scale: mod + 4 * d, dm: sa.dM.data,
+                                   dshift: dmod + 3 * d, dscale: dmod + 4 * d, dn: sa.dN.data,
+                                   mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)
+        // Attention half, up to the joint output: x_mid = x_in + gate1 * proj(o).
+        BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, dx: dx,
+                                           dgate: dmod + 2 * d, df: sa.dA.data)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dO.data + offset * d, count: rows * d), with: 0)
+        s.proj.backward(a.o.data + offset * d, rows: rows, dy: sa.dA.data, dx: a.dO.data + offset * d, cache: sa.projCache)
+    }
+
+    /// From the joint dQ, dK, dV back through Q/K norms, qkv and the first adaLN of one stream.
+    private func backwardFromAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, offset: Int,
+                                       sv: UnsafePointer<Float>, dsv: UnsafeMutablePointer<Float>?, _ a: Activations) {
+        let d = config.hiddenSize, rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dQKV.data, count: rows * 3 * d), with: 0)
+        BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
+                                         xStride: 3 * d, dy: a.dq.data + offset * d, dyStride: d, rrms: sa.rrmsQ.data,
+                                         scale: s.queryNorm.data, dx: sa.dQKV.data, dxStride: 3 * d,
+                                         dscale: s.queryNorm.gradData)
+        BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
+                                         xStride: 3 * d, dy: a.dk.data + offset * d, dyStride: d, rrms: sa.rrmsK.data,
+                                         scale: s.keyNorm.data, dx: sa.dQKV.data + d, dxStride: 3 * d,
+                                         dscale: s.keyNorm.gradData)
+        ElementwiseKernels.copyRows(rows: rows, cols: d, from: a.dv.data + offset * d, stride: d,
+                                    to: sa.dQKV.data + 2 * d, stride: 3 * d)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
+        s.qkv.backward(sa.m1.data, rows: rows, dy: sa.dQKV.data, dx: sa.dM.data, cache: sa.qkvCache)
+        BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xIn.data, n: sa.n1.data, scale: mod + d, dm: sa.dM.data,
+                                   dshift: dmod, dscale: dmod + d, dn: sa.dN.data,
+                                   mean: sa.mean1.data, rstd: sa.rstd1.data, dx: dx)
+        s.mod.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
     }
 
     /// FLOPs of one forward with li image and lt text tokens.

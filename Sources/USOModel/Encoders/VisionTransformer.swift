@@ -164,7 +164,8 @@ public final class VisionTransformer {
         NormKernels.layerNormBackwardAccumulate(rows: n, dim: e, x: a.hidden.data + c.depth * n * e, dy: a.dn.data,
                                                 mean: a.postMean.data, rstd: a.postRstd.data, weight: postNormWeight.data,
                                                 dx: a.dx.data, dweight: postNormWeight.gradData, dbias: postNormBias.gradData)
-        for (i, layer) in layers.enumerated().reversed() {
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[i]
             // x_mid = x_in + attention; x_out = x_mid + fc2(gelu(fc1(LN2(x_mid)))).
             let xIn = a.hidden.data + i * n * e, xMid = a.mid[i].data
             a.dh.fill(0)

@@ -145,13 +145,14 @@ public final class DiT {
         a.dsv.fill(0)
         ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dJoint.data, count: (lt + li) * d), with: 0)
         finalLayer.backward(dOut: dOutput, sv: a.sv.data, dsv: a.dsv.data, dx: a.dJoint.data + lt * d, a.final)
-        for (block, act) in zip(singleBlocks, a.singles).reversed() {
-            block.backward(a.dJoint.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, act)
+        for i in stride(from: singleBlocks.count - 1, through: 0, by: -1) {
+            singleBlocks[i].backward(a.dJoint.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, a.singles[i])
         }
         a.dTxt.data.update(from: a.dJoint.data, count: lt * d)
         a.dImg.data.update(from: a.dJoint.data + lt * d, count: li * d)
-        for (block, act) in zip(doubleBlocks, a.doubles).reversed() {
-            block.backward(dImg: a.dImg.data, dTxt: a.dTxt.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, act)
+        for i in stride(from: doubleBlocks.count - 1, through: 0, by: -1) {
+            doubleBlocks[i].backward(dImg: a.dImg.data, dTxt: a.dTxt.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope,
+                                     a.doubles[i])
         }
         imgIn.backward(a.imageIn.data, rows: li, dy: a.dImg.data, dx: nil, cache: nil)
         txtIn.backward(a.textIn.data, rows: a.textRows, dy: a.dTxt.data + a.styleRows * d, dx: nil, cache: nil)

@@ -54,7 +54,9 @@ public enum ModelDump {
         store.zeroGradients()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let weights = (folder as NSString).appendingPathComponent("weights")
-        try ModelWeights.saveAll(model.registry, to: weights, metadata: ["preset": c.name, "seed": String(seed)])
+        try ModelWeights.saveAll(model.registry, to: weights,
+                                 metadata: ["preset": c.name, "seed": String(seed),
+                                            "vocabulary": model.textEncoder.vocabulary.words.joined(separator: "\n")])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(c).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")))
@@ -99,8 +101,11 @@ public enum ModelDump {
             }
             let reference = spec.referenceCount > 0 ? tokensOf(randomImage(id * 10 + 1, count: imageCount)) : nil
             let features = Tensor(zeros: [max(1, spec.styleCount) * featureCount])
+            var styleImages: [Float] = []
             for k in 0..<spec.styleCount {
-                model.styleEncoder.forward(image: randomImage(id * 10 + 2 + UInt64(k), count: styleImageCount).data, vit)
+                let styleImage = randomImage(id * 10 + 2 + UInt64(k), count: styleImageCount)
+                styleImages += styleImage.toArray()
+                model.styleEncoder.forward(image: styleImage.data, vit)
                 for (level, layer) in c.styleEncoder.taps.enumerated() {
                     (features.data + k * featureCount + level * featureCount / 3)
                         .update(from: vit.layerOutput(layer), count: featureCount / 3)
@@ -131,6 +136,8 @@ public enum ModelDump {
             inputs.append((p + "target", [tokens, inC], target.toArray()))
             if let reference { inputs.append((p + "reference", [tokens, inC], reference.toArray())) }
             if spec.styleCount > 0 {
+                inputs.append((p + "style_images", [spec.styleCount, 3, c.styleEncoder.imageSize, c.styleEncoder.imageSize],
+                               styleImages))
                 inputs.append((p + "style_features", [spec.styleCount, 3, c.styleEncoder.tokens, c.styleEncoder.width],
                                Array(features.toArray()[0..<(spec.styleCount * featureCount)])))
             }
@@ -143,6 +150,9 @@ public enum ModelDump {
             outputs.append((p + "v_hat", [tokens, inC], vhat.toArray()))
         }
         outputs.append(("loss", [1], [Float(totalLoss)]))
+        let (encoderInputs, encoderOutputs) = encoderChecks(model, seed: seed, ae: ae, vit: vit)
+        inputs += encoderInputs
+        outputs += encoderOutputs
         for p in model.registry.parameters where p.grad != nil {
             outputs.append(("grad." + p.name, p.shape, p.grad!.toArray()))
         }
@@ -155,6 +165,45 @@ public enum ModelDump {
         let files = ["config.json", "inputs.safetensors", "outputs.safetensors"]
             + ParameterGroup.allCases.filter { !model.registry.parameters(in: $0).isEmpty }.map { "weights/" + ModelWeights.fileName($0) }
         return Summary(loss: totalLoss, samples: specs, files: files)
+    }
+
+    /// The frozen encoders on fixed inputs: autoencoder encode, decode and the decode's
+    /// backward for a fixed cotangent; the style encoder's pooled feature and its backward to
+    /// the image.
+    static func encoderChecks(_ model: USOModel, seed: UInt64, ae: Autoencoder.Activations,
+                              vit: VisionTransformer.Activations) -> ([(String, [Int], [Float])], [(String, [Int], [Float])]) {
+        let c = model.config
+        func random(_ id: UInt64, _ n: Int, low: Float = -1, high: Float = 1) -> Tensor {
+            var s = RandomStream(seed: seed, purpose: .evaluation, id: id)
+            let t = Tensor(zeros: [n])
+            s.fillUniform(t.buffer, low: low, high: high)
+            return t
+        }
+        let s = c.autoencoder.imageSize, g = c.autoencoder.latentSize, ch = c.autoencoder.latentChannels
+        let image = random(1, 3 * s * s), latent = Tensor(zeros: [ch * g * g])
+        model.autoencoder.encode(image: image.data, latent: latent.data, ae)
+        let decoded = Tensor(zeros: [3 * s * s]), cotangent = random(2, 3 * s * s), dLatent = Tensor(zeros: [ch * g * g])
+        model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
+        model.autoencoder.decodeBackward(dImage: cotangent.data, dLatent: dLatent.data, ae)
+        let vs = c.styleEncoder.imageSize, e = c.styleEncoder.width
+        let styleImage = random(3, 3 * vs * vs), pooledCotangent = random(4, e), dImage = Tensor(zeros: [3 * vs * vs])
+        model.styleEncoder.forward(image: styleImage.data, vit)
+        let pooled = vit.pooled.toArray()
+        model.styleEncoder.backward(dPooled: pooledCotangent.data, dImage: dImage.data, vit)
+        let inputs: [(String, [Int], [Float])] = [
+            ("autoencoder.image", [3, s, s], image.toArray()),
+            ("autoencoder.cotangent", [3, s, s], cotangent.toArray()),
+            ("style_encoder.image", [3, vs, vs], styleImage.toArray()),
+            ("style_encoder.pooled_cotangent", [e], pooledCotangent.toArray()),
+        ]
+        let outputs: [(String, [Int], [Float])] = [
+            ("autoencoder.latent", [ch, g, g], latent.toArray()),
+            ("autoencoder.decoded", [3, s, s], decoded.toArray()),
+            ("autoencoder.latent_grad", [ch, g, g], dLatent.toArray()),
+            ("style_encoder.pooled", [e], pooled),
+            ("style_encoder.image_grad", [3, vs, vs], dImage.toArray()),
+        ]
+        return (inputs, outputs)
     }
 
     static func writeArrays(_ arrays: [(String, [Int], [Float])], metadata: [String: String], to path: String) throws {
