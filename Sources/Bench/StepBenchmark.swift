@@ -137,7 +137,8 @@ public struct StepBenchmark {
             "time sinks (profiled pass):",
         ]
         for s in r.sinks {
-            lines.append(String(format: "  %-52@ %7.2f ms  %5.1f%%", s.name as NSString, s.seconds * 1e3, s.share * 100))
+            lines.append("  " + s.name.padding(toLength: 52, withPad: " ", startingAt: 0)
+                         + String(format: " %7.2f ms  %5.1f%%", s.seconds * 1e3, s.share * 100))
         }
         return lines.joined(separator: "\n")
     }

@@ -25,19 +25,20 @@ struct ModelInfoCommand: ParsableCommand {
 
             Examples:
               uso model info --preset small
-              uso model info --preset flux-dev --keys
+              uso model info --preset flux-dev
+              uso model info --preset flux-dev --no-keys
             """
     )
 
     @Option(help: "tiny, small or flux-dev.")
     var preset: ModelPreset = .small
 
-    @Flag(help: "List every LoRA and projector tensor with its shape.")
-    var keys = false
+    @Flag(inversion: .prefixedNo, help: "List every LoRA and projector tensor with its shape (default: on for flux-dev).")
+    var keys: Bool?
 
     func run() throws {
         let model = try USOModel(config: preset.config)
-        print(ModelInfo(model: model).rendered(listKeys: keys))
+        print(ModelInfo(model: model).rendered(listKeys: keys ?? (preset == .fluxDev)))
     }
 }
 

@@ -8,7 +8,7 @@ struct ModelCommandTests {
     let uso = MPIRun.executable("uso")
 
     @Test func fluxDevListsUSOsLoRAAndProjectorKeys() throws {
-        let job = try MPIRun.runWithoutMPI(uso, ["model", "info", "--preset", "flux-dev", "--keys"])
+        let job = try MPIRun.runWithoutMPI(uso, ["model", "info", "--preset", "flux-dev"])
         #expect(job.exitCode == 0, "\(job.transcript)")
         let lines = job.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("dit_lora.safetensors: 304 tensors, 239,075,328 (239.1 M) parameters"))
