@@ -67,40 +67,11 @@ public final class Autoencoder {
     public func makeActivations() -> Activations { Activations(self) }
 
     func patchify(_ image: UnsafePointer<Float>, into rows: UnsafeMutablePointer<Float>) {
-        let f = config.factor, s = config.imageSize, g = config.latentSize
-        for gy in 0..<g {
-            for gx in 0..<g {
-                var i = 0
-                let row = rows + (gy * g + gx) * patchValues
-                for ch in 0..<3 {
-                    for py in 0..<f {
-                        for px in 0..<f {
-                            row[i] = image[ch * s * s + (gy * f + py) * s + gx * f + px]
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        Patches.extract(image, size: config.imageSize, patch: config.factor, into: rows)
     }
 
     func unpatchify(_ rows: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let f = config.factor, s = config.imageSize, g = config.latentSize
-        for gy in 0..<g {
-            for gx in 0..<g {
-                var i = 0
-                let row = rows + (gy * g + gx) * patchValues
-                for ch in 0..<3 {
-                    for py in 0..<f {
-                        for px in 0..<f {
-                            let idx = ch * s * s + (gy * f + py) * s + gx * f + px
-                            image[idx] = accumulate ? image[idx] + row[i] : row[i]
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        Patches.scatter(rows, size: config.imageSize, patch: config.factor, into: image, accumulate: accumulate)
     }
 
     /// latent (C, h, w), normalised, from image (3, S, S).

@@ -109,20 +109,7 @@ public final class VisionTransformer {
     public func forward(image: UnsafePointer<Float>, _ a: Activations) {
         let c = config, n = c.tokens, e = c.width, p = c.patchSize, s = c.imageSize, wide = e * c.mlpRatio
         // Patches in (channel, row, col) order, matching the conv weight (E, 3, p, p).
-        for gy in 0..<c.gridSize {
-            for gx in 0..<c.gridSize {
-                let row = a.patches.data + (gy * c.gridSize + gx) * c.patchValues
-                var i = 0
-                for ch in 0..<3 {
-                    for py in 0..<p {
-                        for px in 0..<p {
-                            row[i] = image[ch * s * s + (gy * p + py) * s + gx * p + px]
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        Patches.extract(image, size: s, patch: p, into: a.patches.data)
         let x0 = a.hidden.data
         Gemm.multiply(transA: false, transB: true, m: n, n: e, k: c.patchValues, a: a.patches.data, lda: c.patchValues,
                       b: patchWeight.data, ldb: c.patchValues, beta: 0, c: x0, ldc: e)
@@ -199,21 +186,7 @@ public final class VisionTransformer {
         guard let dImage else { return }
         Gemm.multiply(transA: false, transB: false, m: n, n: c.patchValues, k: e, a: a.dx.data, lda: e,
                       b: patchWeight.data, ldb: c.patchValues, beta: 0, c: a.dPatches.data, ldc: c.patchValues)
-        let p = c.patchSize, s = c.imageSize
-        for gy in 0..<c.gridSize {
-            for gx in 0..<c.gridSize {
-                let row = a.dPatches.data + (gy * c.gridSize + gx) * c.patchValues
-                var i = 0
-                for ch in 0..<3 {
-                    for py in 0..<p {
-                        for px in 0..<p {
-                            dImage[ch * s * s + (gy * p + py) * s + gx * p + px] += row[i]
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+        Patches.scatter(a.dPatches.data, size: c.imageSize, patch: c.patchSize, into: dImage, accumulate: true)
     }
 
     public func forwardFLOPs() -> Double {
