@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(name: "uso-comm-check", dependencies: ["Comm", "USOTestSupport"], path: "Tests/CommCheck"),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
-        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit"]),
+        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),

@@ -7,6 +7,7 @@
 #define USO_CHDF5_SHIM_H
 
 #include <hdf5.h>
+#include <stdio.h>
 
 // File access flags.
 static inline unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
@@ -42,5 +43,30 @@ static inline hid_t chdf5_ieee_f64le(void) { return H5T_IEEE_F64LE; }
 
 // Variable-length size marker.
 static inline size_t chdf5_variable(void) { return H5T_VARIABLE; }
+
+// Error stack: the default stack id, and its messages as one string.
+static inline hid_t chdf5_e_default(void) { return H5E_DEFAULT; }
+
+typedef struct { char *buffer; size_t size; size_t used; } chdf5_error_text;
+
+static inline herr_t chdf5_error_walker(unsigned n, const H5E_error2_t *e, void *data) {
+    chdf5_error_text *t = (chdf5_error_text *)data;
+    (void)n;
+    if (t->used + 4 >= t->size || e->desc == NULL) return 0;
+    int written = snprintf(t->buffer + t->used, t->size - t->used, "%s%s", t->used ? "; " : "", e->desc);
+    if (written > 0) t->used += (size_t)written < t->size - t->used ? (size_t)written : t->size - t->used - 1;
+    return 0;
+}
+
+/// Writes the current error stack's descriptions, outermost first, into buffer; then clears it.
+static inline void chdf5_error_stack(char *buffer, size_t size) {
+    chdf5_error_text t = { buffer, size, 0 };
+    if (size) buffer[0] = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, chdf5_error_walker, &t);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+/// Stops HDF5 from printing its error stack to stderr (errors come back as return values).
+static inline void chdf5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 #endif
