@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
 
         // Swift modules. Only Comm imports CMPI, only TensorCore imports CBLAS,
         // only HDF5Kit imports CHDF5 (TripletData and Checkpoint build on HDF5Kit).
@@ -27,7 +29,8 @@ let package = Package(
         .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
         .target(name: "SafeTensors"),
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
-        .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore"]),
+        .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
@@ -35,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "uso",
             dependencies: [
-                "Comm", "Config", "Diagnostics", "Bench", "USOModel",
+                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,7 +51,7 @@ let package = Package(
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "USOTestSupport"]),
+        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "USOModel", "USOTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Comm
+import Foundation
+import ImageIO
+import TripletData
+
+/// `uso data`: the triplet set and its companions.
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Make, inspect and look at the training data.",
+        discussion: """
+            A data folder holds sets, each a folder with HDF5 shards and a manifest.json: \
+            triplets/ (style reference, content reference, stylized target, prompt) for stage uso, \
+            pairs/ (image, prompt) for stage base, and styles/ (image, style label) for stage csd.
+            """,
+        subcommands: [DataSynthCommand.self, DataInspectCommand.self, DataSheetCommand.self]
+    )
+}
+
+/// Finds the manifests under a path: the path itself if it is a manifest or a set folder,
+/// else the sets one level down.
+func manifests(under path: String) throws -> [String] {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+        throw TripletDataError(file: path, "no such file or folder")
+    }
+    if !isDir.boolValue { return [path] }
+    let direct = Manifest.path(in: path)
+    if FileManager.default.fileExists(atPath: direct) { return [direct] }
+    let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+        .map { Manifest.path(in: (path as NSString).appendingPathComponent($0)) }
+        .filter { FileManager.default.fileExists(atPath: $0) }
+    guard !found.isEmpty else { throw TripletDataError(file: path, "holds no manifest.json, nor sets with one") }
+    return found
+}
+
+/// `uso data inspect`.
+struct DataInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Count samples by split, subject, style and layout, and verify every shard's checksums.",
+        discussion: """
+            Opens every shard of every set under DIR and checks each dataset's CRC-32; a missing, \
+            truncated or corrupted shard stops with the file, the dataset and what is wrong.
+
+            Examples:
+              uso data inspect data/
+              uso data inspect data/triplets/manifest.json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A data folder, a set folder or a manifest.", valueName: "dir"))
+    var path: String
+
+    func run() throws {
+        for (k, m) in try manifests(under: path).enumerated() {
+            if k > 0 { print("") }
+            print(try SetInspection(manifestPath: m).rendered())
+        }
+    }
+}
+
+/// `uso data sheet`.
+struct DataSheetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sheet",
+        abstract: "Write a contact sheet PNG of samples: style reference, content reference, target, prompt beneath.",
+        discussion: """
+            Examples:
+              uso data sheet data/triplets --out sheet.png
+              uso data sheet data/triplets --count 24 --split eval --out eval.png
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A set folder or its manifest.", valueName: "dir"))
+    var path: String
+
+    @Option(help: "The PNG to write.")
+    var out: String
+
+    @Option(help: "How many samples (spread evenly over the set).")
+    var count: Int = 12
+
+    @Option(help: "Only samples of this split: train or eval.")
+    var split: String?
+
+    @Option(help: "Pixel scale of the images.")
+    var scale: Int = 2
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard (1...8).contains(scale) else { throw ValidationError("--scale must be in 1...8") }
+        if let split, split != "train" && split != "eval" { throw ValidationError("--split must be train or eval") }
+    }
+
+    func run() throws {
+        guard let manifestPath = try manifests(under: path).first else { return }
+        let manifest = try Manifest.read(manifestPath)
+        let headers = manifest.kind == .triplets ? ["style ref", "content ref", "target"] : ["image"]
+        var sheet = ContactSheet(headers: headers, scale: scale)
+        var candidates: [(Int, Int)] = []   // (shard, index)
+        var readers: [ShardReader] = []
+        for i in manifest.shards.indices {
+            let r = try ShardReader(path: manifest.shardPath(i, manifestPath: manifestPath), verifyChecksums: false)
+            readers.append(r)
+            for j in 0..<r.count where split == nil || r.splits[j].name == split { candidates.append((i, j)) }
+        }
+        guard !candidates.isEmpty else { throw ValidationError("no samples\(split.map { " in split \($0)" } ?? "") in \(manifestPath)") }
+        let n = min(count, candidates.count)
+        let s = manifest.resolution
+        for k in 0..<n {
+            let (i, j) = candidates[k * candidates.count / n]
+            let rec = try readers[i].record(j)
+            let images = [rec.styleReference, rec.contentReference, rec.target].compactMap { $0 }
+                .map { RGBImage(width: s, height: s, pixels: $0) }
+            var caption = rec.prompt.isEmpty ? "(empty prompt)" : rec.prompt
+            if manifest.kind == .triplets { caption += " [\(rec.layout == .shifted ? "shifted" : "preserved"), \(rec.split.name)]" }
+            sheet.add(images, caption: caption)
+        }
+        try ImageFiles.writePNG(sheet.render(), to: out)
+        print("wrote \(out): \(n) sample(s) of \(manifestPath)")
+    }
+}
