@@ -1,0 +1,191 @@
+import Foundation
+import TensorCore
+
+/// One sample as training reads it: images as float (3, S, S) in [-1, 1], channel-major.
+/// Objects are reused from step to step: a sample is valid until the loader's next `next()`.
+public final class LoadedSample {
+    public internal(set) var position = 0
+    public internal(set) var sampleID: Int64 = 0
+    public internal(set) var prompt = ""
+    public internal(set) var subjectID: Int32 = -1
+    public internal(set) var styleID: Int32 = -1
+    public internal(set) var layout: LayoutFlag = .none
+    public internal(set) var split: Split = .train
+    public internal(set) var dropout = ConditionDropout.decide(seed: 0, sampleID: 0, epoch: 0, p: 0)
+    /// (3, S, S) each.
+    public let target: Tensor
+    public let styleReference: Tensor
+    public let contentReference: Tensor
+    /// Whether the references are present (in the shard and not dropped).
+    public internal(set) var hasStyleReference = false
+    public internal(set) var hasContentReference = false
+
+    init(resolution s: Int) {
+        target = Tensor(zeros: [3, s, s]); styleReference = Tensor(zeros: [3, s, s]); contentReference = Tensor(zeros: [3, s, s])
+    }
+}
+
+/// The samples of one step for one trainer.
+public struct LoadedBatch {
+    public let cursor: DataCursor
+    public let samples: ArraySlice<LoadedSample>
+}
+
+/// Reads a trainer's share of every step ahead of time on a background thread, so training
+/// rarely waits: `depth` steps are prepared while the current one trains. Condition dropout
+/// is applied as it loads. Shards are opened (and their checksums verified) on first use.
+/// HDF5 calls are serialised by HDF5Kit's lock, so the main thread may use HDF5 meanwhile.
+public final class DataLoader: @unchecked Sendable {
+    public let index: SampleIndex
+    public let plan: ShardPlan
+    public let trainer: Int, trainers: Int
+    public let dropoutProbability: Double
+    public let seed: UInt64
+    let resolution: Int
+    let depth: Int
+    /// Seconds `next()` spent waiting for data, in total and in the last call.
+    public private(set) var waitSeconds = 0.0
+    public private(set) var lastWaitSeconds = 0.0
+
+    private let condition = NSCondition()
+    private var slots: [[LoadedSample]]
+    private var ready: [(DataCursor, Int, Int)] = []   // (cursor, slot, count)
+    private var freeSlots: [Int]
+    private var inUse: Int?
+    private var failure: Error?
+    private var stopping = false
+    private var thread: Thread?
+    private var readers: [Int: ShardReader] = [:]
+    private let pixels: UnsafeMutableBufferPointer<UInt8>
+
+    /// `dropoutProbability` 0 turns condition dropout off (evaluation).
+    public init(index: SampleIndex, plan: ShardPlan, trainer: Int, trainers: Int, seed: UInt64,
+                dropoutProbability: Double = 0.25, depth: Int = 2) {
+        precondition(plan.count == index.count, "the plan covers \(plan.count) samples, the index \(index.count)")
+        self.index = index
+        self.plan = plan
+        self.trainer = trainer
+        self.trainers = trainers
+        self.seed = seed
+        self.dropoutProbability = dropoutProbability
+        self.depth = max(1, depth)
+        resolution = index.manifest.resolution
+        let perStep = (plan.globalBatch + trainers - 1) / trainers
+        slots = (0...self.depth).map { _ in (0..<perStep).map { _ in LoadedSample(resolution: index.manifest.resolution) } }
+        freeSlots = Array(slots.indices)
+        pixels = UnsafeMutableBufferPointer.allocate(capacity: resolution * resolution * 3)
+    }
+
+    deinit {
+        stop()
+        pixels.deallocate()
+    }
+
+    /// Starts loading at `cursor` (a fresh run starts at epoch 0, step 0; a resumed one where it stopped).
+    public func start(at cursor: DataCursor = DataCursor()) {
+        precondition(thread == nil, "the loader is already running")
+        let t = Thread { [unowned self] in self.produce(from: cursor) }
+        t.name = "uso-data-loader"
+        thread = t
+        t.start()
+    }
+
+    /// The next step's samples; blocks until they are loaded. The previous batch's samples
+    /// become invalid. Throws the error that stopped loading (a bad shard names its file).
+    public func next() throws -> LoadedBatch {
+        let started = DispatchTime.now().uptimeNanoseconds
+        condition.lock()
+        defer { condition.unlock() }
+        if let used = inUse {
+            freeSlots.append(used)
+            inUse = nil
+            condition.broadcast()
+        }
+        while ready.isEmpty && failure == nil { condition.wait() }
+        if ready.isEmpty, let failure { throw failure }
+        let (cursor, slot, count) = ready.removeFirst()
+        inUse = slot
+        lastWaitSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
+        waitSeconds += lastWaitSeconds
+        return LoadedBatch(cursor: cursor, samples: slots[slot][0..<count])
+    }
+
+    /// Stops the background thread (after its current sample).
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        while let t = thread, t.isExecuting { usleep(200) }
+        thread = nil
+    }
+
+    private func produce(from start: DataCursor) {
+        var cursor = start
+        var permutation = plan.permutation(epoch: cursor.epoch)
+        while true {
+            condition.lock()
+            while freeSlots.isEmpty && !stopping { condition.wait() }
+            if stopping { condition.unlock(); return }
+            let slot = freeSlots.removeFirst()
+            condition.unlock()
+            do {
+                let positions = plan.samples(permutation, step: cursor.step, trainer: trainer, of: trainers)
+                for (k, position) in positions.enumerated() {
+                    try load(position, epoch: cursor.epoch, into: slots[slot][k])
+                }
+                condition.lock()
+                ready.append((cursor, slot, positions.count))
+                condition.broadcast()
+                condition.unlock()
+            } catch {
+                condition.lock()
+                failure = error
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let nextCursor = plan.advance(cursor)
+            if nextCursor.epoch != cursor.epoch { permutation = plan.permutation(epoch: nextCursor.epoch) }
+            cursor = nextCursor
+        }
+    }
+
+    private func reader(_ shard: Int) throws(TripletDataError) -> ShardReader {
+        if let r = readers[shard] { return r }
+        let r = try ShardReader(path: index.manifest.shardPath(shard, manifestPath: index.manifestPath))
+        readers[shard] = r
+        return r
+    }
+
+    private func load(_ position: Int, epoch: Int, into s: LoadedSample) throws(TripletDataError) {
+        let (shard, row) = index.locations[position]
+        let r = try reader(shard)
+        s.position = position
+        s.sampleID = r.sampleIDs[row]
+        s.prompt = r.prompts[row]
+        s.subjectID = r.subjectIDs[row]
+        s.styleID = r.styleIDs[row]
+        s.layout = r.layouts[row]
+        s.split = r.splits[row]
+        s.dropout = ConditionDropout.decide(seed: seed, sampleID: s.sampleID, epoch: epoch, p: dropoutProbability)
+        try readImage(r, "target", row, into: s.target)
+        let triplet = r.kind == .triplets
+        s.hasStyleReference = triplet && !s.dropout.dropStyle
+        s.hasContentReference = triplet && !s.dropout.dropContent
+        if s.hasStyleReference { try readImage(r, "style_reference", row, into: s.styleReference) }
+        if s.hasContentReference { try readImage(r, "content_reference", row, into: s.contentReference) }
+    }
+
+    /// uint8 (S, S, 3) -> float (3, S, S) in [-1, 1].
+    private func readImage(_ r: ShardReader, _ name: String, _ row: Int, into t: Tensor) throws(TripletDataError) {
+        try r.readImage(name, index: row, into: pixels)
+        let plane = resolution * resolution
+        let out = t.data
+        for i in 0..<plane {
+            out[i] = Float(pixels[3 * i]) / 127.5 - 1
+            out[plane + i] = Float(pixels[3 * i + 1]) / 127.5 - 1
+            out[2 * plane + i] = Float(pixels[3 * i + 2]) / 127.5 - 1
+        }
+    }
+}

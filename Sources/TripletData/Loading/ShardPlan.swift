@@ -1,0 +1,82 @@
+import TensorCore
+
+/// Where training stands in the data: epoch and step within it.
+public struct DataCursor: Sendable, Codable, Equatable {
+    public var epoch: Int
+    public var step: Int
+    public init(epoch: Int = 0, step: Int = 0) { self.epoch = epoch; self.step = step }
+}
+
+/// The coordinator's plan of which samples each trainer reads at each step.
+///
+/// Per (seed, epoch): a permutation of the set's samples. Step s of an epoch takes the next
+/// `globalBatch` samples of the permutation (the last step of an epoch takes what is left),
+/// split into contiguous per-trainer slices whose sizes differ by at most one. Every sample
+/// is read exactly once per epoch at any number of trainers, and the global order does not
+/// depend on the number of trainers, so a run resumed at another world size reads the same
+/// samples in the same order. Everything is a pure function of (seed, epoch, step): any rank
+/// computes any part of the plan without talking.
+public struct ShardPlan: Sendable {
+    public let seed: UInt64
+    /// Samples in the set (positions 0 ..< count of `SampleIndex`).
+    public let count: Int
+    public let globalBatch: Int
+
+    public init(seed: UInt64, count: Int, globalBatch: Int) {
+        precondition(count >= 1 && globalBatch >= 1, "a plan needs samples and a batch size")
+        self.seed = seed
+        self.count = count
+        self.globalBatch = globalBatch
+    }
+
+    public var stepsPerEpoch: Int { (count + globalBatch - 1) / globalBatch }
+
+    /// The permutation of 0 ..< count for `epoch` (Fisher-Yates on RandomStream(seed, .shuffle, epoch)).
+    public func permutation(epoch: Int) -> [Int] {
+        var order = Array(0..<count)
+        var rng = RandomStream(seed: seed, purpose: .shuffle, id: UInt64(epoch))
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
+        return order
+    }
+
+    /// The global batch of `step` in `epoch`, as positions into the permutation.
+    public func batchRange(step: Int) -> Range<Int> {
+        precondition(step >= 0 && step < stepsPerEpoch, "step \(step) outside 0..<\(stepsPerEpoch)")
+        return (step * globalBatch)..<min(count, (step + 1) * globalBatch)
+    }
+
+    /// Trainer `trainer` of `trainers`'s contiguous share of `range`.
+    public static func slice(_ range: Range<Int>, trainer: Int, of trainers: Int) -> Range<Int> {
+        precondition(trainers >= 1 && trainer >= 0 && trainer < trainers, "trainer \(trainer) of \(trainers)")
+        let n = range.count, base = n / trainers, extra = n % trainers
+        let start = range.lowerBound + trainer * base + min(trainer, extra)
+        return start..<(start + base + (trainer < extra ? 1 : 0))
+    }
+
+    /// The sample positions trainer `trainer` of `trainers` reads at (epoch, step), given the
+    /// epoch's permutation.
+    public func samples(_ permutation: [Int], step: Int, trainer: Int, of trainers: Int) -> [Int] {
+        Array(permutation[Self.slice(batchRange(step: step), trainer: trainer, of: trainers)])
+    }
+
+    /// The cursor after `c`.
+    public func advance(_ c: DataCursor) -> DataCursor {
+        c.step + 1 < stepsPerEpoch ? DataCursor(epoch: c.epoch, step: c.step + 1) : DataCursor(epoch: c.epoch + 1, step: 0)
+    }
+}
+
+/// Condition dropout as USO trains: with probability p the style reference is dropped, with
+/// probability p the content reference, never both, decided by (seed, sample id, epoch).
+public struct ConditionDropout: Sendable, Equatable {
+    public let dropStyle: Bool
+    public let dropContent: Bool
+
+    /// Requires p <= 0.5 (the two events are disjoint halves of one draw).
+    public static func decide(seed: UInt64, sampleID: Int64, epoch: Int, p: Double = 0.25) -> ConditionDropout {
+        precondition(p >= 0 && p <= 0.5, "dropout probability \(p) must be in 0...0.5")
+        precondition(sampleID >= 0 && sampleID < (1 << 32), "sample ids are 32-bit here")
+        var rng = RandomStream(seed: seed, purpose: .conditionDropout, id: UInt64(sampleID) << 16 | UInt64(epoch & 0xFFFF))
+        let u = Double(rng.nextUniform())
+        return ConditionDropout(dropStyle: u < p, dropContent: u >= p && u < 2 * p)
+    }
+}

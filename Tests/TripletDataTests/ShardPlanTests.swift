@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+import TripletData
+import USOTestSupport
+
+/// The shard plan, condition dropout and the prefetching loader.
+@Suite(.serialized)
+struct ShardPlanTests {
+    @Test(arguments: [1, 2, 3, 4])
+    func everySampleExactlyOncePerEpochInTheSameGlobalOrder(trainers: Int) {
+        let plan = ShardPlan(seed: 7, count: 103, globalBatch: 8)   // 13 steps, the last of 7
+        #expect(plan.stepsPerEpoch == 13)
+        for epoch in 0..<3 {
+            let perm = plan.permutation(epoch: epoch)
+            var seen: [Int] = []
+            for step in 0..<plan.stepsPerEpoch {
+                var batch: [Int] = []
+                var sizes: [Int] = []
+                for t in 0..<trainers {
+                    let s = plan.samples(perm, step: step, trainer: t, of: trainers)
+                    sizes.append(s.count)
+                    batch += s
+                }
+                #expect(sizes.max()! - sizes.min()! <= 1, "slices \(sizes)")
+                #expect(batch == plan.samples(perm, step: step, trainer: 0, of: 1), "trainers concatenate to the global batch")
+                seen += batch
+            }
+            #expect(seen.sorted() == Array(0..<103), "epoch \(epoch) at \(trainers) trainers")
+            #expect(seen == perm, "the global order is the permutation")
+        }
+        #expect(plan.permutation(epoch: 0) != plan.permutation(epoch: 1))
+        #expect(ShardPlan(seed: 8, count: 103, globalBatch: 8).permutation(epoch: 0) != plan.permutation(epoch: 0))
+    }
+
+    @Test func cursorAdvancesAcrossEpochs() {
+        let plan = ShardPlan(seed: 1, count: 10, globalBatch: 4)
+        var c = DataCursor()
+        var visited: [DataCursor] = []
+        for _ in 0..<7 { visited.append(c); c = plan.advance(c) }
+        #expect(visited.map(\.epoch) == [0, 0, 0, 1, 1, 1, 2])
+        #expect(visited.map(\.step) == [0, 1, 2, 0, 1, 2, 0])
+    }
+
+    @Test func dropoutIsQuarterEachNeverBothAndKeyed() {
+        var style = 0, content = 0
+        for id in 0..<20_000 {
+            let d = ConditionDropout.decide(seed: 3, sampleID: Int64(id), epoch: 2)
+            #expect(!(d.dropStyle && d.dropContent))
+            style += d.dropStyle ? 1 : 0
+            content += d.dropContent ? 1 : 0
+        }
+        #expect(abs(Double(style) / 20_000 - 0.25) < 0.015, "style dropped \(style)")
+        #expect(abs(Double(content) / 20_000 - 0.25) < 0.015, "content dropped \(content)")
+        #expect(ConditionDropout.decide(seed: 3, sampleID: 5, epoch: 2) == ConditionDropout.decide(seed: 3, sampleID: 5, epoch: 2))
+        let changes = (0..<200).filter {
+            ConditionDropout.decide(seed: 3, sampleID: Int64($0), epoch: 0) != ConditionDropout.decide(seed: 3, sampleID: Int64($0), epoch: 1)
+        }
+        #expect(changes.count > 50, "decisions depend on the epoch")
+        let never = (0..<100).map { ConditionDropout.decide(seed: 3, sampleID: Int64($0), epoch: 0, p: 0) }
+        #expect(never.allSatisfy { !$0.dropStyle && !$0.dropContent })
+    }
+
+    /// A set whose images encode their sample id: every byte of sample k's target is (k + i) mod 251.
+    static func makeSet(_ dir: TemporaryDirectory, count: Int, shardSize: Int, excluded: [Int] = []) throws -> String {
+        let s = 4, n = s * s * 3
+        var infos: [ShardInfo] = []
+        for start in stride(from: 0, to: count, by: shardSize) {
+            var records: [ShardRecord] = []
+            for k in start..<min(count, start + shardSize) {
+                let target: [UInt8] = (0..<n).map { (i: Int) -> UInt8 in UInt8((k + i) % 251) }
+                let style = [UInt8](repeating: UInt8(k % 256), count: n)
+                let content = [UInt8](repeating: UInt8((k + 1) % 256), count: n)
+                records.append(ShardRecord(sampleID: Int64(k), target: target, styleReference: style, contentReference: content,
+                                           prompt: "sample \(k)", subjectID: Int32(k % 7), styleID: Int32(k % 5), layout: .preserved))
+            }
+            infos.append(try ShardWriter.write(records, kind: .triplets, resolution: s,
+                                               to: dir.url.appendingPathComponent("t-\(start).h5").path))
+        }
+        var m = Manifest(kind: .triplets, resolution: s, shards: infos, createdBy: "test")
+        m.excluded = excluded
+        let path = Manifest.path(in: dir.path)
+        try m.write(to: path)
+        return path
+    }
+
+    @Test func loaderReadsEachTrainersSliceWithTheRightPixels() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try Self.makeSet(dir, count: 37, shardSize: 10, excluded: [3, 20])
+        let index = try SampleIndex(manifestPath: path)
+        #expect(index.count == 35)
+        let plan = ShardPlan(seed: 5, count: index.count, globalBatch: 6)
+        for trainers in [1, 3] {
+            var seen: [Int64] = []
+            for t in 0..<trainers {
+                let loader = DataLoader(index: index, plan: plan, trainer: t, trainers: trainers, seed: 5, depth: 2)
+                loader.start()
+                for step in 0..<(2 * plan.stepsPerEpoch) {
+                    let batch = try loader.next()
+                    #expect(batch.cursor == DataCursor(epoch: step / plan.stepsPerEpoch, step: step % plan.stepsPerEpoch))
+                    for s in batch.samples {
+                        // Pixel i of channel c in CHW is byte (3 * pixel + c) of the HWC image.
+                        let k = Int(s.sampleID)
+                        let byte: Int = (k + 3 * 5 + 1) % 251   // pixel 5, channel 1
+                        let want = Float(byte) / 127.5 - 1
+                        #expect(s.target[16 + 5] == want, "sample \(k) read at a wrong offset")
+                        #expect(s.prompt == "sample \(k)" && s.subjectID == Int32(k % 7))
+                        #expect(!(s.hasStyleReference == false && s.hasContentReference == false))
+                        let styleByte = Float(k % 256) / 127.5 - 1
+                        if s.hasStyleReference { #expect(s.styleReference[0] == styleByte) }
+                        if step < plan.stepsPerEpoch { seen.append(s.sampleID) }
+                    }
+                }
+                loader.stop()
+            }
+            let kept: [Int64] = (0..<37).filter { $0 != 3 && $0 != 20 }.map { Int64($0) }
+            #expect(seen.sorted() == kept, "\(trainers) trainers")
+        }
+    }
+
+    @Test func loaderResumesAtACursor() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let index = try SampleIndex(manifestPath: try Self.makeSet(dir, count: 20, shardSize: 8))
+        let plan = ShardPlan(seed: 2, count: 20, globalBatch: 4)
+        let a = DataLoader(index: index, plan: plan, trainer: 0, trainers: 1, seed: 2)
+        a.start()
+        var full: [[Int64]] = []
+        for _ in 0..<9 { full.append(try a.next().samples.map(\.sampleID)) }
+        a.stop()
+        let b = DataLoader(index: index, plan: plan, trainer: 0, trainers: 1, seed: 2)
+        b.start(at: DataCursor(epoch: 1, step: 1))
+        var resumed: [[Int64]] = []
+        for _ in 0..<3 { resumed.append(try b.next().samples.map(\.sampleID)) }
+        b.stop()
+        #expect(resumed == Array(full[6..<9]))
+    }
+
+    @Test func missingShardStopsTheLoaderNamingTheFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let index = try SampleIndex(manifestPath: try Self.makeSet(dir, count: 12, shardSize: 4))
+        let victim = index.manifest.shardPath(1, manifestPath: index.manifestPath)
+        try FileManager.default.removeItem(atPath: victim)
+        let loader = DataLoader(index: index, plan: ShardPlan(seed: 0, count: 12, globalBatch: 12), trainer: 0, trainers: 1, seed: 0)
+        loader.start()
+        do {
+            _ = try loader.next()
+            Issue.record("loaded a set with a missing shard")
+        } catch {
+            #expect("\(error)" == "\(victim): no such file")
+        }
+        loader.stop()
+    }
+}
