@@ -46,12 +46,13 @@ let package = Package(
         // Test support and the MPI programs that tests start with mpirun.
         .target(name: "USOTestSupport", path: "Tests/USOTestSupport"),
         .executableTarget(name: "uso-comm-check", dependencies: ["Comm", "USOTestSupport"], path: "Tests/CommCheck"),
+        .executableTarget(name: "uso-data-check", dependencies: ["Comm", "TripletData", "USOTestSupport"], path: "Tests/DataCheck"),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "USOModel", "USOTestSupport"]),
+        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "USOModel", "USOTestSupport", "uso-data-check"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
