@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "USOModel", "USOTestSupport", "uso-data-check"]),
+        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),

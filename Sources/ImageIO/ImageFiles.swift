@@ -53,6 +53,18 @@ public enum ImageFiles {
         return RGBImage(width: Int(w), height: Int(h), pixels: Array(UnsafeBufferPointer(start: pixels, count: Int(w) * Int(h) * 3)))
     }
 
+    /// Writes a JPEG at `quality` (1...100).
+    public static func writeJPEG(_ img: RGBImage, to path: String, quality: Int = 90) throws(ImageFileError) {
+        var error = [CChar](repeating: 0, count: 256)
+        let rc = img.pixels.withUnsafeBufferPointer {
+            cjpeg_encode_file(path, $0.baseAddress, Int32(img.width), Int32(img.height), Int32(quality), &error, error.count)
+        }
+        guard rc == 0 else {
+            let text = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw ImageFileError(path: path, "JPEG encoding failed: \(text)")
+        }
+    }
+
     /// Writes a PNG atomically (temporary name, then rename).
     public static func writePNG(_ img: RGBImage, to path: String) throws(ImageFileError) {
         var image = png_image()

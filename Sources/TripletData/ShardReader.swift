@@ -16,6 +16,8 @@ public final class ShardReader {
     public let styleIDs: [Int32]
     public let layouts: [LayoutFlag]
     public let splits: [Split]
+    /// Per sample: bit 0 content reference present, bit 1 style reference present.
+    public let references: [UInt8]
     private let file: HDF5File
     private let images: [String: HDF5Dataset]
 
@@ -73,6 +75,7 @@ public final class ShardReader {
             }
             layouts = ls
             splits = ss
+            references = try opened["references"]!.read(UInt8.self)
         } catch let e as TripletDataError {
             throw e
         } catch let e as HDF5Error {
@@ -132,8 +135,9 @@ public final class ShardReader {
             try bytes.withUnsafeMutableBufferPointer { (b) throws(TripletDataError) in try readImage(name, index: index, into: b) }
             return bytes
         }
-        return ShardRecord(sampleID: sampleIDs[index], target: try image("target")!, styleReference: try image("style_reference"),
-                           contentReference: try image("content_reference"), prompt: prompts[index],
+        return ShardRecord(sampleID: sampleIDs[index], target: try image("target")!,
+                           styleReference: references[index] & 2 != 0 ? try image("style_reference") : nil,
+                           contentReference: references[index] & 1 != 0 ? try image("content_reference") : nil, prompt: prompts[index],
                            subjectID: subjectIDs[index], styleID: styleIDs[index], layout: layouts[index], split: splits[index])
     }
 }

@@ -33,6 +33,9 @@ public enum Split: UInt8, Sendable, Codable, CaseIterable {
 }
 
 /// One sample as stored: images are uint8 RGB, (resolution, resolution, 3), row-major (HWC).
+/// A triplet may lack a reference (an imported subject-only entry has no style reference):
+/// the shard then stores a black image and clears the reference's bit in `references`
+/// (bit 0: content reference present, bit 1: style reference present).
 public struct ShardRecord: Sendable, Equatable {
     /// Unique within a set; the key of all of the sample's randomness.
     public var sampleID: Int64
@@ -61,6 +64,6 @@ public enum ShardFormat {
     public static let checksumAlgorithm = "crc32 (zlib) of the dataset's bytes in row-major order; strings: each UTF-8 string then a NUL byte"
     /// Every dataset of a shard of `kind`, in the order they are written.
     public static func datasets(_ kind: ShardKind) -> [String] {
-        ["sample_id"] + kind.imageDatasets + ["prompt", "subject_id", "style_id", "layout", "split"]
+        ["sample_id"] + kind.imageDatasets + ["prompt", "subject_id", "style_id", "layout", "split", "references"]
     }
 }

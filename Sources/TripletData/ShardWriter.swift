@@ -32,6 +32,7 @@ public enum ShardWriter {
             let images: [(String, [UInt8]?)] = [("target", r.target), ("style_reference", r.styleReference),
                                                 ("content_reference", r.contentReference)]
             for (name, image) in images where kind.imageDatasets.contains(name) {
+                if name != "target" && image == nil { continue }   // an absent reference
                 guard let image, image.count == imageSize else {
                     throw TripletDataError(file: path, dataset: name,
                                            "record \(i) (sample \(r.sampleID)) has \(image?.count ?? 0) bytes, expected \(s)x\(s)x3 = \(imageSize)")
@@ -61,10 +62,11 @@ public enum ShardWriter {
                 var flat = [UInt8]()
                 flat.reserveCapacity(n * imageSize)
                 for r in records {
+                    let blank = [UInt8](repeating: 0, count: imageSize)
                     switch name {
                     case "target": flat += r.target
-                    case "style_reference": flat += r.styleReference!
-                    default: flat += r.contentReference!
+                    case "style_reference": flat += r.styleReference ?? blank
+                    default: flat += r.contentReference ?? blank
                     }
                 }
                 try put(name, flat, shape: [n, s, s, 3], chunk: [1, s, s, 3])
@@ -78,6 +80,8 @@ public enum ShardWriter {
             try put("style_id", records.map(\.styleID), shape: [n])
             try put("layout", records.map(\.layout.rawValue), shape: [n])
             try put("split", records.map(\.split.rawValue), shape: [n])
+            try put("references", records.map { UInt8($0.contentReference != nil ? 1 : 0) | UInt8($0.styleReference != nil ? 2 : 0) },
+                    shape: [n])
             try f.close()
         } catch {
             unlink(temporary)

@@ -14,7 +14,7 @@ struct DataCommand: ParsableCommand {
             triplets/ (style reference, content reference, stylized target, prompt) for stage uso, \
             pairs/ (image, prompt) for stage base, and styles/ (image, style label) for stage csd.
             """,
-        subcommands: [DataSynthCommand.self, DataInspectCommand.self, DataSheetCommand.self]
+        subcommands: [DataSynthCommand.self, DataImportCommand.self, DataInspectCommand.self, DataSheetCommand.self]
     )
 }
 
@@ -120,5 +120,53 @@ struct DataSheetCommand: ParsableCommand {
         }
         try ImageFiles.writePNG(sheet.render(), to: out)
         print("wrote \(out): \(n) sample(s) of \(manifestPath)")
+    }
+}
+
+/// `uso data import`.
+struct DataImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import triplets in UNO's dataset format (a JSON list of prompt, image_paths, image_tgt_path).",
+        discussion: """
+            Paths are relative to the JSON file; the first of image_paths is the content reference \
+            and the second the style reference (further ones are counted and left out). PNG and \
+            JPEG images are centre-cropped and resized to --resolution. A bad entry stops the \
+            import with its index and path, unless --skip-bad.
+
+            Examples:
+              uso data import uno/train.json --out data/imported --resolution 64
+              uso data import uno/train.json --out data/imported --skip-bad
+            """
+    )
+
+    @Argument(help: ArgumentHelp("UNO's dataset JSON.", valueName: "file.json"))
+    var json: String
+
+    @Option(help: ArgumentHelp("The set folder to create.", valueName: "dir"))
+    var out: String
+
+    @Option(help: "Image side in pixels.")
+    var resolution: Int = 64
+
+    @Option(help: "Samples per shard.")
+    var shardSize: Int = 256
+
+    @Flag(help: "Skip bad entries (counted and listed) instead of stopping at the first.")
+    var skipBad = false
+
+    func validate() throws {
+        guard resolution >= 8 && resolution <= 1024 else { throw ValidationError("--resolution must be in 8...1024") }
+        guard shardSize >= 1 else { throw ValidationError("--shard-size must be positive") }
+    }
+
+    func run() throws {
+        let report = try UNOImporter(jsonPath: json, resolution: resolution, shardSize: shardSize, skipBad: skipBad).run(into: out)
+        print("uso data import: \(report.imported) triplet(s) in \(report.shards) shard(s) at \(resolution) px into \(out)")
+        if report.extraStyleImages > 0 { print("left out \(report.extraStyleImages) style image(s) beyond the first of their entry") }
+        if !report.skipped.isEmpty {
+            print("skipped \(report.skipped.count) bad entr\(report.skipped.count == 1 ? "y" : "ies"):")
+            for s in report.skipped { print("  \(s.reason)") }
+        }
     }
 }

@@ -171,8 +171,8 @@ public final class DataLoader: @unchecked Sendable {
         s.dropout = ConditionDropout.decide(seed: seed, sampleID: s.sampleID, epoch: epoch, p: dropoutProbability)
         try readImage(r, "target", row, into: s.target)
         let triplet = r.kind == .triplets
-        s.hasStyleReference = triplet && !s.dropout.dropStyle
-        s.hasContentReference = triplet && !s.dropout.dropContent
+        s.hasStyleReference = triplet && r.references[row] & 2 != 0 && !s.dropout.dropStyle
+        s.hasContentReference = triplet && r.references[row] & 1 != 0 && !s.dropout.dropContent
         if s.hasStyleReference { try readImage(r, "style_reference", row, into: s.styleReference) }
         if s.hasContentReference { try readImage(r, "content_reference", row, into: s.contentReference) }
     }
