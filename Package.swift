@@ -30,11 +30,11 @@ let package = Package(
         .target(name: "SafeTensors"),
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
         .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG"]),
-        .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO"]),
+        .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
-        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel"]),
+        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData"]),
         .executableTarget(
             name: "uso",
             dependencies: [

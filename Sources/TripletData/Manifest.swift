@@ -72,6 +72,7 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// The absolute path of shard `i` for a manifest at `manifestPath`.
     public func shardPath(_ i: Int, manifestPath: String) -> String {
-        ((manifestPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(shards[i].file)
+        if shards[i].file.hasPrefix("/") { return shards[i].file }
+        return ((manifestPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(shards[i].file)
     }
 }

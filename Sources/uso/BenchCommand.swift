@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
             Each benchmark measures its alternatives interleaved in one run and reports ratios, \
             because these machines are shared and noisy: compare within a run, not across runs.
             """,
-        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self]
+        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self]
     )
 }
 
@@ -66,5 +66,50 @@ struct BenchStepCommand: ParsableCommand {
             try encoder.encode(result).write(to: URL(fileURLWithPath: json), options: .atomic)
             print("wrote \(json)")
         }
+    }
+}
+
+/// `uso bench loader`: the share of a training step spent waiting for data.
+struct BenchLoaderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader",
+        abstract: "Measure how long training waits for data with the prefetching loader.",
+        discussion: """
+            Steps of --batch samples each: the loader prefetches on its own thread while the \
+            main thread does a step's compute (frozen encoders, DiT forward and backward at the \
+            preset). Reports the wait as a share of step time, beside the time the same steps \
+            take to load with nothing to hide behind. The set's image size must be the preset's.
+
+            Example:
+              uso data synth --out data --resolution 64
+              OPENBLAS_NUM_THREADS=1 .build/release/uso bench loader data/triplets --preset small
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A triplet set folder or its manifest.", valueName: "dir"))
+    var path: String
+
+    @Option(help: "tiny or small.")
+    var preset: ModelPreset = .small
+
+    @Option(help: "Samples per step.")
+    var batch: Int = 4
+
+    @Option(help: "Timed steps.")
+    var steps: Int = 20
+
+    func validate() throws {
+        guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here") }
+        guard batch >= 1, steps >= 1 else { throw ValidationError("--batch and --steps must be positive") }
+    }
+
+    func run() throws {
+        guard let manifest = try manifests(under: path).first else { return }
+        let r = try LoaderBenchmark(manifestPath: manifest, preset: preset, globalBatch: batch, steps: steps).run()
+        print("uso bench loader: preset \(preset.rawValue), \(r.samplesPerStep) samples per step, \(r.steps) steps")
+        print(String(format: "step %.2f ms; waiting for data %.3f ms per step = %.2f%% of the step", r.stepSeconds * 1e3,
+                     r.waitSeconds * 1e3, r.waitFraction * 100))
+        print(String(format: "the same steps loaded with no compute to hide behind: %.2f ms per step (%.1f%% of a step)",
+                     r.loadOnlySeconds * 1e3, r.loadOnlySeconds / r.stepSeconds * 100))
     }
 }

@@ -69,4 +69,33 @@ struct DataCommandTests {
         #expect(width == 6 + 3 * (64 + 6), "width \(width)")
         #expect(height > 5 * 64)
     }
+
+    @Test func filterAndLoaderBenchRunOnASynthesisedSet() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", dir.path] + Self.small)
+        let filter = try MPIRun.runWithoutMPI(uso, ["data", "filter", "\(dir.path)/triplets", "--preset", "tiny",
+                                                     "--tau-s", "0.9", "--tau-c", "0.2"])
+        #expect(filter.exitCode == 0, "\(filter.transcript)")
+        #expect(filter.stdout.contains("uso data filter: 300 triplets; kept"), "\(filter.stdout)")
+        #expect(filter.stdout.contains("style similarity < 0.9: removed"))
+        let filtered = "\(dir.path)/triplets/manifest.filtered.json"
+        #expect(FileManager.default.fileExists(atPath: filtered))
+        let inspect = try MPIRun.runWithoutMPI(uso, ["data", "inspect", filtered])
+        #expect(inspect.exitCode == 0 && inspect.stdout.contains("excluded by the filter"), "\(inspect.transcript)")
+        let bench = try MPIRun.runWithoutMPI(uso, ["bench", "loader", "\(dir.path)/triplets", "--preset", "tiny", "--steps", "3"],
+                                             environment: ["OPENBLAS_NUM_THREADS": "1"])
+        #expect(bench.exitCode == 0 && bench.stdout.contains("% of the step"), "\(bench.transcript)")
+    }
+
+    @Test func importReportsBadEntriesByIndex() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let json = try dir.write("uno.json", #"[{"prompt": "x", "image_paths": ["missing.png"], "image_tgt_path": "missing.jpg"}]"#)
+        let failed = try MPIRun.runWithoutMPI(uso, ["data", "import", json, "--out", "\(dir.path)/set"])
+        #expect(failed.exitCode != 0)
+        #expect(failed.stderr.contains("\(json): entry 0:") && failed.stderr.contains("missing.jpg"), "\(failed.transcript)")
+        let skipped = try MPIRun.runWithoutMPI(uso, ["data", "import", json, "--out", "\(dir.path)/set", "--skip-bad"])
+        #expect(skipped.exitCode == 0 && skipped.stdout.contains("skipped 1 bad entry"), "\(skipped.transcript)")
+    }
 }
