@@ -7,17 +7,25 @@ import TOMLKit
 /// types and out-of-range values are rejected with the file, the key and what is allowed.
 /// Sections are added as the subsystems they configure land.
 public struct RunConfig: Sendable, Equatable {
-    public var cluster: ClusterConfig
+    public var cluster = ClusterConfig()
+    public var run = RunSection()
+    public var data = DataSection()
+    public var optim = OptimSection()
+    public var flow = FlowSection()
+    public var sync = SyncSection()
+    public var csd = CSDSection()
 
     public init(cluster: ClusterConfig = ClusterConfig()) {
         self.cluster = cluster
     }
 
     /// All documented keys, in file order.
-    public static var keys: [ConfigKeySpec] { ClusterConfig.keys }
+    public static var keys: [ConfigKeySpec] {
+        ClusterConfig.keys + RunSection.keys + DataSection.keys + OptimSection.keys + FlowSection.keys + SyncSection.keys + CSDSection.keys
+    }
 
     /// The top-level tables a config may hold.
-    public static let tables = ["cluster"]
+    public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd"]
 
     /// Parses TOML text; `source` names it in errors.
     public static func parse(_ text: String, source: String = "<string>") throws(ConfigError) -> RunConfig {
@@ -31,9 +39,16 @@ public struct RunConfig: Sendable, Equatable {
             throw ConfigError(source: source, key: nil, message: "not valid TOML: \(error)")
         }
         let root = ConfigTableReader(table: document, path: "", source: source)
-        let cluster = try root.table("cluster").map { (r) throws(ConfigError) in try ClusterConfig(r) } ?? ClusterConfig()
+        var c = RunConfig()
+        if let r = try root.table("cluster") { c.cluster = try ClusterConfig(r) }
+        if let r = try root.table("run") { c.run = try RunSection(r) }
+        if let r = try root.table("data") { c.data = try DataSection(r) }
+        if let r = try root.table("optim") { c.optim = try OptimSection(r) }
+        if let r = try root.table("flow") { c.flow = try FlowSection(r) }
+        if let r = try root.table("sync") { c.sync = try SyncSection(r) }
+        if let r = try root.table("csd") { c.csd = try CSDSection(r) }
         try root.finish(allowed: tables.map { "[\($0)]" })
-        return RunConfig(cluster: cluster)
+        return c
     }
 
     /// Reads and parses a TOML file.

@@ -30,7 +30,8 @@ struct RunConfigTests {
     }
 
     @Test func unknownTableIsRejected() {
-        #expect(message("[clutser]\nreward_ranks = 1\n") == "run.toml: clutser: unknown key at the top level; allowed keys: [cluster]")
+        #expect(message("[clutser]\nreward_ranks = 1\n")
+                == "run.toml: clutser: unknown key at the top level; allowed keys: [cluster], [run], [data], [optim], [flow], [sync], [csd]")
     }
 
     @Test func wrongTypeNamesExpectedAndFound() {
@@ -68,10 +69,31 @@ struct RunConfigTests {
         #expect(try RunConfig.load(path: path).cluster.rewardRanks == 1)
     }
 
-    @Test func everyKeyIsDocumented() {
-        let keys = RunConfig.keys
-        #expect(keys.map(\.key) == ["cluster.reward_ranks", "cluster.placement"])
-        #expect(keys.allSatisfy { !$0.summary.isEmpty && !$0.allowed.isEmpty })
-        #expect(keys.renderedAsText().contains("cluster.placement (string, default \"tail\"; allowed: \"tail\" | \"spread\")"))
+    @Test func everyDocumentedKeyParsesWithItsDocumentedDefault() throws {
+        // A file holding every documented key at its documented default parses, and gives the defaults:
+        // the documentation and the parser cannot drift apart.
+        var tables: [String: [String]] = [:]
+        for spec in RunConfig.keys {
+            let parts = spec.key.split(separator: ".")
+            tables[String(parts[0]), default: []].append("\(parts[1]) = \(spec.defaultValue)")
+        }
+        let text = RunConfig.tables.map { "[\($0)]\n" + (tables[$0] ?? []).joined(separator: "\n") }.joined(separator: "\n\n")
+        var parsed = try RunConfig.parse(text)
+        #expect(parsed.run.out == "runs/<stage>" && parsed.data.path == "data/<set>")
+        parsed.run.out = ""
+        parsed.data.path = ""
+        #expect(parsed == RunConfig())
+        #expect(RunConfig.keys.allSatisfy { !$0.summary.isEmpty && !$0.allowed.isEmpty })
+        #expect(Set(RunConfig.keys.map { String($0.key.split(separator: ".")[0]) }) == Set(RunConfig.tables))
+        #expect(RunConfig.keys.renderedAsText().contains("cluster.placement (string, default \"tail\"; allowed: \"tail\" | \"spread\")"))
+    }
+
+    @Test func trainingSectionsRejectBadValuesByKey() {
+        #expect(message("[run]\nstage = \"pretrain\"\n") == "run.toml: run.stage: \"pretrain\" is not allowed: use \"base\" | \"csd\" | \"uso\" | \"autoencoder\"")
+        #expect(message("[data]\ncondition_dropout = 0.7\n") == "run.toml: data.condition_dropout: 0.7 is out of range: allowed 0.0 ... 0.5")
+        #expect(message("[optim]\nlr = \"fast\"\n") == "run.toml: optim.lr: expected a number, found string \"fast\"")
+        #expect(message("[sync]\nbucket = 2\n") == "run.toml: sync.bucket: unknown key in [sync]; allowed keys: strategy, bucket_mib")
+        let ok = try? RunConfig.parse("[optim]\nlr = 3\nschedule = \"cosine\"\n[data]\nglobal_batch = 16\n")
+        #expect(ok?.optim.lr == 3 && ok?.optim.schedule == .cosine && ok?.data.globalBatch == 16)
     }
 }

@@ -1,0 +1,210 @@
+/// `[run]`: what is trained, from what, for how long, and where it goes.
+public struct RunSection: Sendable, Equatable {
+    public enum Stage: String, Sendable, CaseIterable { case base, csd, uso, autoencoder }
+    public enum Preset: String, Sendable, CaseIterable { case tiny, small }
+
+    public var stage: Stage = .uso
+    public var preset: Preset = .small
+    public var out = ""
+    public var seed = 42
+    public var steps = 1000
+    public var initWeights = ""
+    public var logEvery = 1
+    public var saveEvery = 0
+    public var checksumEvery = 50
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "run.stage", type: "string", defaultValue: "\"uso\"", allowed: "\"base\" | \"csd\" | \"uso\" | \"autoencoder\"",
+                      summary: "What is trained: the autoencoder (on triplet targets), the base DiT (all its weights, text-to-image pairs), the CSD style model (style-labelled images), or USO's LoRA and projector (triplets)."),
+        ConfigKeySpec(key: "run.preset", type: "string", defaultValue: "\"small\"", allowed: "\"tiny\" | \"small\"",
+                      summary: "Model size; the data's image size must be the preset's (tiny 32 px, small 64 px)."),
+        ConfigKeySpec(key: "run.out", type: "string", defaultValue: "\"runs/<stage>\"", allowed: "a folder",
+                      summary: "The run folder: metrics.jsonl, weights/, state/ and samples go here."),
+        ConfigKeySpec(key: "run.seed", type: "integer", defaultValue: "42", allowed: "0 ... 2^62",
+                      summary: "Seed of initial weights and of every sample's t, noise, dropout and the shuffle (keyed by sample id, not rank)."),
+        ConfigKeySpec(key: "run.steps", type: "integer", defaultValue: "1000", allowed: "1 ...", summary: "Optimizer steps."),
+        ConfigKeySpec(key: "run.init_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder or empty",
+                      summary: "Weights to start from (stage uso: the base run's weights/ folder with base.safetensors and the encoders)."),
+        ConfigKeySpec(key: "run.log_every", type: "integer", defaultValue: "1", allowed: "1 ...", summary: "Steps between metrics lines."),
+        ConfigKeySpec(key: "run.save_every", type: "integer", defaultValue: "0", allowed: "0 ...",
+                      summary: "Steps between saved weights and state (0: only at the end)."),
+        ConfigKeySpec(key: "run.checksum_every", type: "integer", defaultValue: "50", allowed: "0 ...",
+                      summary: "Steps between checks that every trainer holds the same trainable weights (0: never)."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        stage = try r.choice("stage", default: .uso)
+        preset = try r.choice("preset", default: .small)
+        out = try r.string("out", default: "")
+        seed = try r.int("seed", default: 42, in: 0...(1 << 62))
+        steps = try r.int("steps", default: 1000, in: 1...Int(Int32.max))
+        initWeights = try r.string("init_weights", default: "")
+        logEvery = try r.int("log_every", default: 1, in: 1...Int(Int32.max))
+        saveEvery = try r.int("save_every", default: 0, in: 0...Int(Int32.max))
+        checksumEvery = try r.int("checksum_every", default: 50, in: 0...Int(Int32.max))
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
+
+/// `[data]`: which set, and how many samples per step.
+public struct DataSection: Sendable, Equatable {
+    public var path = ""
+    public var globalBatch = 8
+    public var microBatch = 0
+    public var conditionDropout = 0.25
+    public var promptDropout = 0.1
+    public var prefetch = 2
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "data.path", type: "string", defaultValue: "\"data/<set>\"", allowed: "a set folder or manifest",
+                      summary: "The set: triplets for stages uso and autoencoder, pairs for base, styles for csd."),
+        ConfigKeySpec(key: "data.global_batch", type: "integer", defaultValue: "8", allowed: "1 ...",
+                      summary: "Samples per optimizer step over all trainers; split into contiguous per-trainer slices."),
+        ConfigKeySpec(key: "data.micro_batch", type: "integer", defaultValue: "0", allowed: "0 ...",
+                      summary: "Samples per micro-batch on a trainer (0: the whole slice in one); gradients accumulate over micro-batches."),
+        ConfigKeySpec(key: "data.condition_dropout", type: "float", defaultValue: "0.25", allowed: "0 ... 0.5",
+                      summary: "Probability of dropping the style reference, and separately of dropping the content reference (never both)."),
+        ConfigKeySpec(key: "data.prompt_dropout", type: "float", defaultValue: "0.1", allowed: "0 ... 1",
+                      summary: "Probability of training on an empty prompt (keyed by sample id and epoch)."),
+        ConfigKeySpec(key: "data.prefetch", type: "integer", defaultValue: "2", allowed: "1 ... 16",
+                      summary: "Steps the loader prepares ahead on its thread."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        path = try r.string("path", default: "")
+        globalBatch = try r.int("global_batch", default: 8, in: 1...1_000_000)
+        microBatch = try r.int("micro_batch", default: 0, in: 0...1_000_000)
+        conditionDropout = try r.double("condition_dropout", default: 0.25, in: 0...0.5)
+        promptDropout = try r.double("prompt_dropout", default: 0.1, in: 0...1)
+        prefetch = try r.int("prefetch", default: 2, in: 1...16)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
+
+/// `[optim]`: AdamW, clipping and the learning-rate schedule.
+public struct OptimSection: Sendable, Equatable {
+    public enum Schedule: String, Sendable, CaseIterable { case constant, cosine }
+
+    public var lr = 1e-4
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var eps = 1e-8
+    public var weightDecay = 0.01
+    public var gradClip = 1.0
+    public var warmupSteps = 0
+    public var schedule: Schedule = .constant
+    public var minLR = 0.0
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "optim.lr", type: "float", defaultValue: "1e-4", allowed: "> 0", summary: "Peak learning rate."),
+        ConfigKeySpec(key: "optim.beta1", type: "float", defaultValue: "0.9", allowed: "0 ... 1", summary: "AdamW's first-moment decay."),
+        ConfigKeySpec(key: "optim.beta2", type: "float", defaultValue: "0.999", allowed: "0 ... 1", summary: "AdamW's second-moment decay."),
+        ConfigKeySpec(key: "optim.eps", type: "float", defaultValue: "1e-8", allowed: "> 0", summary: "AdamW's epsilon."),
+        ConfigKeySpec(key: "optim.weight_decay", type: "float", defaultValue: "0.01", allowed: ">= 0", summary: "Decoupled weight decay."),
+        ConfigKeySpec(key: "optim.grad_clip", type: "float", defaultValue: "1.0", allowed: ">= 0",
+                      summary: "Maximum global gradient norm (0: no clipping)."),
+        ConfigKeySpec(key: "optim.warmup_steps", type: "integer", defaultValue: "0", allowed: "0 ...",
+                      summary: "Steps of linear warm-up from 0 to the peak rate."),
+        ConfigKeySpec(key: "optim.schedule", type: "string", defaultValue: "\"constant\"", allowed: "\"constant\" | \"cosine\"",
+                      summary: "After warm-up: constant, or cosine decay to min_lr at the last step."),
+        ConfigKeySpec(key: "optim.min_lr", type: "float", defaultValue: "0", allowed: ">= 0", summary: "The cosine schedule's final rate."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        lr = try r.double("lr", default: 1e-4, in: 1e-12...10)
+        beta1 = try r.double("beta1", default: 0.9, in: 0...0.999999)
+        beta2 = try r.double("beta2", default: 0.999, in: 0...0.9999999)
+        eps = try r.double("eps", default: 1e-8, in: 1e-20...1)
+        weightDecay = try r.double("weight_decay", default: 0.01, in: 0...10)
+        gradClip = try r.double("grad_clip", default: 1.0, in: 0...1e9)
+        warmupSteps = try r.int("warmup_steps", default: 0, in: 0...Int(Int32.max))
+        schedule = try r.choice("schedule", default: .constant)
+        minLR = try r.double("min_lr", default: 0, in: 0...10)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
+
+/// `[flow]`: how timesteps are drawn for flow matching.
+public struct FlowSection: Sendable, Equatable {
+    public enum Timesteps: String, Sendable, CaseIterable {
+        case shifted
+        case logitNormal = "logit_normal"
+    }
+
+    public var timesteps: Timesteps = .shifted
+    public var logitMean = 0.0
+    public var logitStd = 1.0
+    public var guidance = 1.0
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "flow.timesteps", type: "string", defaultValue: "\"shifted\"", allowed: "\"shifted\" | \"logit_normal\"",
+                      summary: "shifted: uniform on a 1000-point grid remapped by FLUX's shift (UNO's trainer); logit_normal: sigmoid of a normal."),
+        ConfigKeySpec(key: "flow.logit_mean", type: "float", defaultValue: "0", allowed: "any", summary: "Mean of the logit-normal."),
+        ConfigKeySpec(key: "flow.logit_std", type: "float", defaultValue: "1", allowed: "> 0", summary: "Std of the logit-normal."),
+        ConfigKeySpec(key: "flow.guidance", type: "float", defaultValue: "1", allowed: "any",
+                      summary: "The guidance value fed to the guidance embedding during training (FLUX-dev: 1)."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        timesteps = try r.choice("timesteps", default: .shifted)
+        logitMean = try r.double("logit_mean", default: 0)
+        logitStd = try r.double("logit_std", default: 1, in: 1e-6...100)
+        guidance = try r.double("guidance", default: 1)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
+
+/// `[sync]`: how gradients travel between trainers.
+public struct SyncSection: Sendable, Equatable {
+    public enum Strategy: String, Sendable, CaseIterable {
+        /// Buckets allreduced as they fill during the last micro-batch's backward.
+        case overlap
+        /// One allreduce per bucket after the backward (no overlap).
+        case afterBackward = "after_backward"
+        /// One allreduce of all gradients after the backward.
+        case single
+    }
+
+    public var strategy: Strategy = .overlap
+    public var bucketMiB = 2.0
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "sync.strategy", type: "string", defaultValue: "\"overlap\"", allowed: "\"overlap\" | \"after_backward\" | \"single\"",
+                      summary: "overlap: each bucket's non-blocking allreduce starts as soon as its gradients are final, during the last backward; after_backward: the same buckets after it; single: one allreduce of everything."),
+        ConfigKeySpec(key: "sync.bucket_mib", type: "float", defaultValue: "2", allowed: "0.0625 ... 1024",
+                      summary: "Bucket size in MiB; 2 MiB is where `uso bench allreduce` peaks on these machines (12 GB/s busbw at 2 ranks)."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        strategy = try r.choice("strategy", default: .overlap)
+        bucketMiB = try r.double("bucket_mib", default: 2, in: 0.0625...1024)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
+
+/// `[csd]`: the CSD style model's training.
+public struct CSDSection: Sendable, Equatable {
+    public var temperature = 0.1
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "csd.temperature", type: "float", defaultValue: "0.1", allowed: "> 0",
+                      summary: "Temperature of the supervised-contrastive loss over style labels (CSD: 0.1)."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        temperature = try r.double("temperature", default: 0.1, in: 1e-4...100)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}
