@@ -33,12 +33,13 @@ let package = Package(
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
+        .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
         .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData"]),
         .executableTarget(
             name: "uso",
             dependencies: [
-                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO",
+                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +54,7 @@ let package = Package(
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "Config", "USOTestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Comm
 import Config
 import Foundation
@@ -15,7 +16,7 @@ enum MPIJob {
             runtime = try MPIRuntime.initialize()
         } catch {
             printError("uso \(command): error: \(error)")
-            throw ExitCodeError(code: 1)
+            throw ExitCode(1)
         }
         let world = runtime.world
         do {
@@ -25,12 +26,12 @@ enum MPIJob {
         } catch let error where isConsistent(error) {
             if world.rank == 0 { printError("uso \(command): error: \(error)") }
             try? runtime.finalize()
-            throw ExitCodeError(code: 2)
+            throw ExitCode(2)
         } catch {
             printError("uso \(command): error on rank \(world.rank) of \(world.size) (host \(world.hostName)): \(error)")
             if world.size > 1 { world.abort(code: 1) }
             try? runtime.finalize()
-            throw ExitCodeError(code: 1)
+            throw ExitCode(1)
         }
     }
 
@@ -43,10 +44,4 @@ enum MPIJob {
         fflush(nil)
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
-}
-
-/// Ends the process with `code` after the error was already reported.
-struct ExitCodeError: Error, CustomStringConvertible {
-    let code: Int32
-    var description: String { "exit \(code)" }
 }

@@ -115,6 +115,21 @@ public final class Autoencoder {
         }
     }
 
+    /// Encoder weight gradients from dLatent (C, h, w), using the patches of the last `encode`
+    /// (so call it before any later `decode` reuses that scratch). Training the autoencoder only.
+    public func encodeBackward(dLatent: UnsafePointer<Float>, image: UnsafePointer<Float>, _ a: Activations) {
+        let c = config.latentChannels
+        patchify(image, into: a.patches.data)
+        for p in 0..<pixels {
+            for ch in 0..<c { a.dRows.data[p * c + ch] = dLatent[ch * pixels + p] * config.scale }
+        }
+        if let dw = encoderWeight.gradData {
+            Gemm.multiply(transA: true, transB: false, m: c, n: patchValues, k: pixels, a: a.dRows.data, lda: c,
+                          b: a.patches.data, ldb: patchValues, beta: 1, c: dw, ldc: patchValues)
+        }
+        if let db = encoderBias.gradData { ElementwiseKernels.sumRowsAccumulate(rows: pixels, cols: c, a.dRows.data, into: db) }
+    }
+
     public func decodeFLOPs() -> Double {
         Gemm.flops(m: pixels, n: config.decoderHidden, k: config.latentChannels)
             + Gemm.flops(m: pixels, n: patchValues, k: config.decoderHidden)

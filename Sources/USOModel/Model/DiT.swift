@@ -137,22 +137,48 @@ public final class DiT {
         finalLayer.forward(a.joint.data + lt * d, rows: x.noisyRows, sv: a.sv.data, out: a.output.data, a.final)
     }
 
+    /// The backward milestone at which parameter `name`'s gradient is final: 0 after the final
+    /// layer, then one per single block and per double block in backward order, then the
+    /// input layers and embedders. (Gradient sync starts a bucket once all its parameters' milestones have passed.)
+    public func milestone(of name: String) -> Int {
+        let s = singleBlocks.count, d = doubleBlocks.count
+        if name.hasPrefix("final_layer.") { return 0 }
+        if name.hasPrefix("single_blocks."), let i = Self.blockIndex(name) { return 1 + (s - 1 - i) }
+        if name.hasPrefix("double_blocks."), let i = Self.blockIndex(name) { return 1 + s + (d - 1 - i) }
+        return 1 + s + d
+    }
+
+    /// Milestones of one backward: final layer, single blocks, double blocks, the rest.
+    public var milestoneCount: Int { 2 + singleBlocks.count + doubleBlocks.count }
+
+    static func blockIndex(_ name: String) -> Int? {
+        let parts = name.split(separator: ".")
+        return parts.count > 1 ? Int(parts[1]) : nil
+    }
+
     /// Backward from dvhat (noisyRows, inChannels): parameter gradients accumulate; the style
-    /// tokens' gradient is left in `a.styleGradient` rows 0 ..< styleRows.
-    public func backward(dOutput: UnsafePointer<Float>, _ a: Activations) {
+    /// tokens' gradient is left in `a.styleGradient` rows 0 ..< styleRows. `milestone` is
+    /// called with 0, 1, ... as the gradients of each part become final (see `milestone(of:)`).
+    public func backward(dOutput: UnsafePointer<Float>, _ a: Activations, milestone: ((Int) -> Void)? = nil) {
         let c = config, d = c.hiddenSize
         let li = a.imageRows, lt = a.styleRows + a.textRows
         a.dsv.fill(0)
         ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dJoint.data, count: (lt + li) * d), with: 0)
         finalLayer.backward(dOut: dOutput, sv: a.sv.data, dsv: a.dsv.data, dx: a.dJoint.data + lt * d, a.final)
+        var done = 0
+        milestone?(done)
         for i in stride(from: singleBlocks.count - 1, through: 0, by: -1) {
             singleBlocks[i].backward(a.dJoint.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, a.singles[i])
+            done += 1
+            milestone?(done)
         }
         a.dTxt.data.update(from: a.dJoint.data, count: lt * d)
         a.dImg.data.update(from: a.dJoint.data + lt * d, count: li * d)
         for i in stride(from: doubleBlocks.count - 1, through: 0, by: -1) {
             doubleBlocks[i].backward(dImg: a.dImg.data, dTxt: a.dTxt.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope,
                                      a.doubles[i])
+            done += 1
+            milestone?(done)
         }
         imgIn.backward(a.imageIn.data, rows: li, dy: a.dImg.data, dx: nil, cache: nil)
         txtIn.backward(a.textIn.data, rows: a.textRows, dy: a.dTxt.data + a.styleRows * d, dx: nil, cache: nil)
@@ -161,6 +187,7 @@ public final class DiT {
         timeIn.backward(dy: a.dvec.data, a.timeAct)
         if let guidanceIn, let ga = a.guidanceAct { guidanceIn.backward(dy: a.dvec.data, ga) }
         vectorIn.backward(dy: a.dvec.data, a.vectorAct)
+        milestone?(done + 1)
     }
 
     /// Forward FLOPs of one sample.

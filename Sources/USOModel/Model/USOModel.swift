@@ -138,8 +138,19 @@ public final class USOModel {
     }
 
     /// Accumulates parameter gradients (where allocated) from dv_hat (noisy tokens, inChannels).
-    public func backward(dOutput: UnsafePointer<Float>, _ a: Activations) {
-        dit.backward(dOutput: dOutput, a.dit)
+    /// `milestone` is called as parts' gradients become final: the DiT's milestones, then
+    /// `milestoneCount - 1` after the projector.
+    public func backward(dOutput: UnsafePointer<Float>, _ a: Activations, milestone: ((Int) -> Void)? = nil) {
+        dit.backward(dOutput: dOutput, a.dit, milestone: milestone)
         if a.styleCount > 0 { projector.backward(dOut: a.dit.styleGradient.data, a.projector) }
+        milestone?(milestoneCount - 1)
+    }
+
+    /// Backward milestones: the DiT's, then the projector.
+    public var milestoneCount: Int { dit.milestoneCount + 1 }
+
+    /// The milestone at which parameter `name`'s gradient is final.
+    public func milestone(of name: String) -> Int {
+        name.hasPrefix("feature_embedder.") ? milestoneCount - 1 : dit.milestone(of: name)
     }
 }

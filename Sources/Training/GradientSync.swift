@@ -1,0 +1,95 @@
+import Comm
+import Foundation
+import TensorCore
+import USOModel
+
+/// Sums the trainers' gradients (they arrive pre-scaled by 1 / global batch, so the sum is
+/// the mean) in buckets of whole parameters over the flat gradient storage.
+///
+/// With `overlap`, bucket k's non-blocking allreduce starts as soon as every parameter in it
+/// has its final gradient (the model reports backward milestones during the last sample's
+/// backward), in bucket order, the same on every rank; pending requests are tested at each
+/// milestone so MPI makes progress while backward runs. `afterBackward` starts the same
+/// buckets after the backward; `single` reduces everything in one call. Reward ranks are
+/// never in `communicator`.
+public final class GradientSync {
+    public enum Strategy: String, Sendable, CaseIterable { case overlap, afterBackward = "after_backward", single }
+
+    public let communicator: Communicator
+    public let strategy: Strategy
+    let storage: TensorStorage
+    /// Element ranges of the buckets, front to back, and the milestone each waits for.
+    public let buckets: [Range<Int>]
+    let readyAt: [Int]
+    private var started = 0
+    private var requests: [Request] = []
+    /// Seconds the last `finish` waited for allreduces to complete (the exposed sync time).
+    public private(set) var lastExposedSeconds = 0.0
+    /// Seconds from each bucket's start to its completion as observed, last step.
+    public private(set) var bucketCount: Int
+
+    /// `milestone(p)`: the backward milestone at which p's gradient is final.
+    public init(communicator: Communicator, store: ParameterStore, strategy: Strategy, bucketBytes: Int,
+                milestone: (Parameter) -> Int) {
+        self.communicator = communicator
+        self.strategy = strategy
+        storage = store.gradients
+        var ranges: [Range<Int>] = [], ready: [Int] = []
+        var start = 0, offset = 0, maxMilestone = 0
+        let limit = max(1, bucketBytes / 4)
+        for p in store.trainable {
+            offset += p.count
+            maxMilestone = max(maxMilestone, milestone(p))
+            if offset - start >= limit {
+                ranges.append(start..<offset)
+                ready.append(maxMilestone)
+                start = offset
+                maxMilestone = 0
+            }
+        }
+        if offset > start {
+            ranges.append(start..<offset)
+            ready.append(maxMilestone)
+        }
+        if strategy == .single { ranges = offset > 0 ? [0..<offset] : []; ready = [Int.max] }
+        buckets = ranges
+        readyAt = ready
+        bucketCount = ranges.count
+    }
+
+    /// Starts a step: no bucket is in flight.
+    public func beginStep() {
+        started = 0
+        requests.removeAll(keepingCapacity: true)
+    }
+
+    /// During the last sample's backward: starts every bucket whose gradients are final by
+    /// `milestone`, in order, and tests those in flight.
+    public func reached(milestone: Int) throws {
+        guard strategy == .overlap, communicator.size > 1 else { return }
+        while started < buckets.count && readyAt[started] <= milestone {
+            try start(started)
+            started += 1
+        }
+        for r in requests where !r.isComplete { try r.test() }
+    }
+
+    private func start(_ k: Int) throws {
+        let r = buckets[k]
+        requests.append(try communicator.iallreduce(unsafeInPlace: UnsafeMutableBufferPointer(start: storage.base + r.lowerBound, count: r.count),
+                                                    op: .sum, keepingAlive: storage))
+    }
+
+    /// After the backward: starts what has not started and waits for everything.
+    public func finish() throws {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        if communicator.size > 1 {
+            while started < buckets.count {
+                try start(started)
+                started += 1
+            }
+            try Request.waitAll(requests)
+        }
+        lastExposedSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// One step's line in metrics.jsonl.
+public struct StepMetrics: Codable, Sendable {
+    public var step: Int
+    public var epoch: Int
+    public var loss: Double
+    public var lossByTask: [String: Double]
+    public var samplesByTask: [String: Int]
+    public var lr: Double
+    public var gradNorm: Double
+    public var samples: Int
+    public var samplesPerSecond: Double
+    /// The slowest trainer's time in each part of the step.
+    public var time: StepTimes
+    public var stepSeconds: Double
+    public var skipped: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case step, epoch, loss, lr, samples, time, skipped
+        case lossByTask = "loss_by_task"
+        case samplesByTask = "samples_by_task"
+        case gradNorm = "grad_norm"
+        case samplesPerSecond = "samples_per_second"
+        case stepSeconds = "step_seconds"
+    }
+}
+
+extension StepTimes {
+    enum CodingKeys: String, CodingKey {
+        case forward, backward, optimizer
+        case dataWait = "data_wait"
+        case syncWait = "sync_wait"
+    }
+}
+
+/// The coordinator's metrics file (one JSON object per line, appended and flushed per
+/// line) and its one-line progress display with an ETA.
+public final class MetricsWriter {
+    let handle: FileHandle
+    let totalSteps: Int
+    let label: String
+    let interactive: Bool
+    let started = Date()
+    var firstStep: Int?
+    var lastPrinted = 0
+
+    /// `bar`: one line redrawn in place (a terminal); `lines`: a line every 5% of the run
+    /// (logs, and mpirun, which hands every rank a terminal even when its own output is a pipe).
+    public enum ProgressStyle: String, Sendable, CaseIterable { case auto, bar, lines, none }
+
+    public init(path: String, totalSteps: Int, label: String, append: Bool, style: ProgressStyle = .auto) throws {
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        h.seekToEndOfFile()
+        handle = h
+        self.totalSteps = totalSteps
+        self.label = label
+        switch style {
+        case .bar: interactive = true; silent = false
+        case .lines: interactive = false; silent = false
+        case .none: interactive = false; silent = true
+        case .auto:
+            interactive = isatty(1) != 0 && ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil
+            silent = false
+        }
+    }
+
+    let silent: Bool
+
+    public func write(_ m: StepMetrics) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var line = try encoder.encode(m)
+        line.append(0x0A)
+        handle.write(line)
+    }
+
+    /// "[uso] step 120/1000  loss 0.4123  lr 1.0e-04  |g| 0.83  12.3 samples/s  ETA 4m10s".
+    public func progress(_ m: StepMetrics) {
+        if silent { return }
+        if firstStep == nil { firstStep = m.step }
+        let done = m.step + 1 - (firstStep ?? 0)
+        let elapsed = Date().timeIntervalSince(started)
+        let remaining = Double(totalSteps - m.step - 1) * elapsed / Double(max(done, 1))
+        let text = String(format: "[%@] step %d/%d  loss %.4f  lr %.1e  |g| %.3f  %.1f samples/s  ETA %@%@", label, m.step + 1, totalSteps,
+                          m.loss, m.lr, m.gradNorm, m.samplesPerSecond, Self.duration(remaining), m.skipped ? "  (step skipped: non-finite)" : "")
+        if interactive {
+            print("\r" + text + "   ", terminator: m.step + 1 == totalSteps ? "\n" : "")
+        } else if m.step + 1 == totalSteps || m.step == firstStep || m.step - lastPrinted >= max(1, totalSteps / 20) {
+            print(text)
+            lastPrinted = m.step
+        }
+        fflush(nil)
+    }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "?" }
+        let t = Int(s.rounded())
+        if t >= 3600 { return "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" }
+        if t >= 60 { return "\(t / 60)m\(String(format: "%02d", t % 60))s" }
+        return "\(t)s"
+    }
+}

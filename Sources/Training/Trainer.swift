@@ -1,0 +1,259 @@
+import Comm
+import Config
+import Foundation
+import TensorCore
+import TripletData
+import USOModel
+
+/// A training failure that names what is wrong (a stage without data of the right kind,
+/// trainers whose weights diverged, ...).
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Data-parallel training on the trainers' communicator: every trainer holds a replica,
+/// reads its slice of each global batch, accumulates gradients over micro-batches, and the
+/// gradients are summed across trainers (bucketed, overlapped with the last backward);
+/// then every trainer takes the same AdamW step. The coordinator (trainer 0) writes
+/// metrics, progress and weights.
+public final class Trainer {
+    public let config: RunConfig
+    public let communicator: Communicator
+    public let runFolder: String
+    public let program: StageProgram
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public let plan: ShardPlan
+    public let sync: GradientSync
+    let loader: DataLoader
+    let metrics: MetricsWriter?
+    let tasks: [String]
+    public private(set) var step = 0
+    var isCoordinator: Bool { communicator.rank == 0 }
+
+    /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
+    /// `config.run.out` from its saved state.
+    public init(config: RunConfig, trainers: Communicator, resume: Bool = false, quiet: Bool = false,
+                progress: MetricsWriter.ProgressStyle = .auto) throws {
+        self.config = config
+        communicator = trainers
+        let stage = config.run.stage
+        runFolder = config.run.out.isEmpty ? "runs/\(stage.rawValue)" : config.run.out
+        let preset: ModelPreset = config.run.preset == .tiny ? .tiny : .small
+        let modelConfig = preset.config
+        let seed = UInt64(config.run.seed)
+
+        // Data.
+        let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
+        let dataPath = config.data.path.isEmpty ? "data/\(defaultSet)" : config.data.path
+        var isDir: ObjCBool = false
+        let manifestPath = FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDir) && isDir.boolValue
+            ? Manifest.path(in: dataPath) : dataPath
+        let index = try SampleIndex(manifestPath: manifestPath)
+        let wantKind: ShardKind = stage == .base ? .pairs : stage == .csd ? .styles : .triplets
+        guard index.manifest.kind == wantKind else {
+            throw TrainingError("data.path \(manifestPath) holds \(index.manifest.kind.rawValue); stage \(stage.rawValue) trains on \(wantKind.rawValue)")
+        }
+        let imageSize = stage == .csd ? modelConfig.csd.imageSize : modelConfig.autoencoder.imageSize
+        guard index.manifest.resolution == imageSize else {
+            throw TrainingError("data.path \(manifestPath) holds \(index.manifest.resolution) px images; preset \(preset.rawValue) takes \(imageSize) px (synthesise with --resolution \(imageSize))")
+        }
+        guard config.data.globalBatch >= trainers.size else {
+            throw TrainingError("data.global_batch \(config.data.globalBatch) is smaller than the \(trainers.size) trainers: every trainer needs a sample")
+        }
+        plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
+
+        // Model and trainable set.
+        let program: StageProgram
+        switch stage {
+        case .csd:
+            let csd = CSDModel(config: modelConfig)
+            let store = csd.allocate(seed: seed)
+            try Self.loadWeights(config.run.initWeights, into: [csd.registry])
+            store.allocateGradients(where: CSDProgram.trainable)
+            let perStep = (config.data.globalBatch + trainers.size - 1) / trainers.size
+            program = CSDProgram(model: csd, store: store, temperature: config.csd.temperature,
+                                 maxMicroBatch: config.data.microBatch > 0 ? config.data.microBatch : perStep,
+                                 dataResolution: index.manifest.resolution)
+        default:
+            let model = try USOModel(config: modelConfig, zeroInitOutput: true)
+            let store = model.allocate(seed: seed)
+            try Self.loadWeights(config.run.initWeights, into: [model.registry])
+            if stage == .autoencoder {
+                store.allocateGradients(where: AutoencoderProgram.trainable)
+                program = AutoencoderProgram(model: model, store: store)
+            } else {
+                let kind: DiffusionProgram.Kind = stage == .base ? .base : .uso
+                store.allocateGradients(where: DiffusionProgram.trainable(kind), completion: { model.milestone(of: $0.name) })
+                let timesteps: FlowMatching.Timesteps = config.flow.timesteps == .shifted
+                    ? .shifted : .logitNormal(mean: config.flow.logitMean, std: config.flow.logitStd)
+                program = DiffusionProgram(kind: kind, model: model, store: store, flow: FlowMatching(seed: seed, timesteps: timesteps),
+                                           seed: seed, promptDropout: config.data.promptDropout, guidance: Float(config.flow.guidance))
+            }
+        }
+        self.program = program
+        tasks = stage == .uso ? ["subject+style", "style", "subject", "text"] : stage == .base ? ["t2i"]
+            : stage == .csd ? ["supcon"] : ["reconstruction"]
+        let o = config.optim
+        optimizer = AdamW(store: program.store, hyper: .init(beta1: Float(o.beta1), beta2: Float(o.beta2), eps: Float(o.eps),
+                                                            weightDecay: Float(o.weightDecay)))
+        schedule = LearningRateSchedule(peak: o.lr, minLR: o.minLR, warmup: o.warmupSteps, total: config.run.steps,
+                                        kind: o.schedule == .cosine ? .cosine : .constant)
+        let strategy: GradientSync.Strategy = config.sync.strategy == .overlap ? .overlap
+            : config.sync.strategy == .single ? .single : .afterBackward
+        sync = GradientSync(communicator: trainers, store: program.store, strategy: strategy,
+                            bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.completion)
+
+        // Where to start.
+        var cursor = DataCursor()
+        if resume {
+            guard let state = try RunState.load(run: runFolder) else {
+                throw TrainingError("--resume \(runFolder): no saved state (state/state.json); nothing to resume")
+            }
+            guard state.stage == stage.rawValue else {
+                throw TrainingError("--resume \(runFolder): the saved run is stage \(state.stage), the config says \(stage.rawValue)")
+            }
+            try Self.loadWeights(RunState.weights(runFolder), into: program.registries)
+            try state.loadOptimizer(run: runFolder, into: optimizer)
+            step = state.step
+            cursor = state.cursor
+        }
+        loader = DataLoader(index: index, plan: plan, trainer: trainers.rank, trainers: trainers.size, seed: seed,
+                            dropoutProbability: stage == .uso ? config.data.conditionDropout : 0, depth: config.data.prefetch)
+        loader.start(at: cursor)
+        if trainers.rank == 0 {
+            try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
+            metrics = try MetricsWriter(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl"), totalSteps: config.run.steps,
+                                        label: stage.rawValue, append: resume, style: quiet ? .none : progress)
+            if !quiet {
+                print("uso train: stage \(stage.rawValue), preset \(preset.rawValue), \(trainers.size) trainer(s), global batch \(config.data.globalBatch), "
+                      + "\(program.store.trainableCount) trainable parameters in \(sync.buckets.count) bucket(s), "
+                      + "\(index.count) samples (\(plan.stepsPerEpoch) steps per epoch) from \(manifestPath)"
+                      + (resume ? "; resuming at step \(step)" : ""))
+                fflush(nil)
+            }
+        } else {
+            metrics = nil
+        }
+    }
+
+    deinit { loader.stop() }
+
+    /// Loads every group file present in `folder` (strictly: each file must hold exactly its
+    /// group's keys and shapes). An empty folder name loads nothing.
+    static func loadWeights(_ folder: String, into registries: [ParameterRegistry]) throws {
+        guard !folder.isEmpty else { return }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
+            throw TrainingError("run.init_weights \(folder) is not a folder of weights")
+        }
+        var loaded = 0
+        for r in registries {
+            for g in ParameterGroup.allCases where !r.parameters(in: g).isEmpty {
+                let path = (folder as NSString).appendingPathComponent(ModelWeights.fileName(g))
+                if FileManager.default.fileExists(atPath: path) {
+                    try ModelWeights.load(r.parameters(in: g), from: path)
+                    loaded += 1
+                }
+            }
+        }
+        guard loaded > 0 else { throw TrainingError("run.init_weights \(folder) holds none of this model's weight files") }
+    }
+
+    /// Trains to `config.run.steps`; returns every step's metrics (the same on every trainer).
+    @discardableResult
+    public func run() throws -> [StepMetrics] {
+        var history: [StepMetrics] = []
+        let micro = config.data.microBatch
+        while step < config.run.steps {
+            let stepStart = now()
+            var times = StepTimes()
+            let batch = try loader.next()
+            times.dataWait = loader.lastWaitSeconds
+            optimizer.store.zeroGradients()
+            sync.beginStep()
+            var losses: [SampleLoss] = []
+            let samples = batch.samples
+            let chunk = micro > 0 ? micro : max(1, samples.count)
+            var start = samples.startIndex
+            while start < samples.endIndex {
+                let end = min(samples.endIndex, start + chunk)
+                let last = end == samples.endIndex
+                losses += try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
+                                          milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
+                start = end
+            }
+            if samples.isEmpty { try sync.reached(milestone: Int.max) }
+            try sync.finish()
+            times.syncWait = sync.lastExposedSeconds
+
+            // Loss sums per task, over all trainers.
+            var sums = [Double](repeating: 0, count: 2 * tasks.count)
+            for l in losses {
+                if let k = tasks.firstIndex(of: l.task) { sums[2 * k] += l.loss; sums[2 * k + 1] += 1 }
+            }
+            try communicator.allreduce(inPlace: &sums, op: .sum)
+            let totalLoss = stride(from: 0, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] }
+            let count = Int(stride(from: 1, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] })
+
+            // The same gradients on every trainer now: the same checks and the same update.
+            let t0 = now()
+            let finite = ElementwiseKernels.allFinite(optimizer.store.gradients.count, optimizer.store.gradients.base) && totalLoss.isFinite
+            let lr = schedule.rate(at: step)
+            var norm = 0.0
+            if finite {
+                norm = optimizer.clip(maxNorm: config.optim.gradClip)
+                optimizer.update(lr: lr)
+            }
+            times.optimizer = seconds(since: t0)
+            var worst = [times.dataWait, times.forward, times.backward, times.syncWait, times.optimizer, seconds(since: stepStart)]
+            try communicator.allreduce(inPlace: &worst, op: .max)
+            var byTask: [String: Double] = [:], samplesByTask: [String: Int] = [:]
+            for (k, t) in tasks.enumerated() where sums[2 * k + 1] > 0 {
+                byTask[t] = sums[2 * k] / sums[2 * k + 1]
+                samplesByTask[t] = Int(sums[2 * k + 1])
+            }
+            let m = StepMetrics(step: step, epoch: batch.cursor.epoch, loss: totalLoss / Double(max(count, 1)), lossByTask: byTask,
+                                samplesByTask: samplesByTask, lr: lr, gradNorm: norm, samples: count,
+                                samplesPerSecond: Double(count) / max(worst[5], 1e-9),
+                                time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4]),
+                                stepSeconds: worst[5], skipped: !finite)
+            history.append(m)
+            if let metrics, step % config.run.logEvery == 0 || step + 1 == config.run.steps {
+                try metrics.write(m)
+                metrics.progress(m)
+            }
+            step += 1
+            if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 { try checkReplicas() }
+            let cursor = plan.advance(batch.cursor)
+            if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
+                if isCoordinator {
+                    try RunState(step: step, cursor: cursor, adamStep: optimizer.step, stage: config.run.stage.rawValue,
+                                 trainers: communicator.size).save(run: runFolder, registries: program.registries, optimizer: optimizer)
+                }
+            }
+        }
+        loader.stop()
+        return history
+    }
+
+    /// Compares the trainable weights' sum and sum of squares across trainers, bit for bit;
+    /// a mismatch stops the job naming the trainers that differ from trainer 0.
+    public func checkReplicas() throws {
+        var sum = 0.0, squares = 0.0
+        for p in optimizer.store.trainable {
+            for i in 0..<p.count {
+                let v = Double(p.data[i])
+                sum += v
+                squares += v * v
+            }
+        }
+        let all = try communicator.allgather([sum, squares])
+        let differing = all.indices.filter { all[$0].map(\.bitPattern) != all[0].map(\.bitPattern) }
+        guard differing.isEmpty else {
+            throw TrainingError("after step \(step) the trainable weights of trainer(s) \(differing) differ from trainer 0's "
+                                + "(sums \(differing.map { all[$0][0] }) vs \(all[0][0])): replicas diverged")
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Comm
+import Config
+import Foundation
+import Training
+
+/// `uso train`: the main job, started on every rank by mpirun.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a stage (autoencoder, base, csd, uso) data-parallel over the trainer ranks.",
+        discussion: """
+            Every trainer holds a replica, reads its slice of each global batch (the coordinator's \
+            shard plan), accumulates gradients over micro-batches, and sums them with the other \
+            trainers in buckets that start during the last backward; then all take the same AdamW \
+            step. The coordinator writes RUN/metrics.jsonl, a progress line, and RUN/weights/ \
+            (safetensors: base.safetensors, dit_lora.safetensors, projector.safetensors, ...) at \
+            the end and every run.save_every steps. See --help-config for every key.
+
+            Examples:
+              Cluster/launch-local.sh -np 2 uso train --config Cluster/configs/small-uso.toml
+              Cluster/launch-local.sh -np 2 uso train --resume runs/uso --steps 2000
+              uso train --help-config
+            """
+    )
+
+    @Option(help: ArgumentHelp("The run config (TOML).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Continue the run in this folder from its saved state (reads its config.toml).", valueName: "run"))
+    var resume: String?
+
+    @Option(help: "Override run.steps (for example to extend a resumed run).")
+    var steps: Int?
+
+    @Option(help: "Progress display: auto (a redrawn line on a terminal, else a line every 5%), bar, lines or none.")
+    var progress: String = "auto"
+
+    @Flag(help: "Print every config key with its type, default, allowed values and meaning, and exit.")
+    var helpConfig = false
+
+    func validate() throws {
+        if helpConfig { return }
+        guard (config == nil) != (resume == nil) else { throw ValidationError("give exactly one of --config FILE or --resume RUN") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        guard MetricsWriter.ProgressStyle(rawValue: progress) != nil else { throw ValidationError("--progress must be auto, bar, lines or none") }
+    }
+
+    func run() throws {
+        if helpConfig {
+            print("Keys of a run config (TOML tables [cluster], [run], [data], [optim], [flow], [sync], [csd]):\n")
+            print(RunConfig.keys.renderedAsText())
+            return
+        }
+        let configPath = config ?? ((resume! as NSString).appendingPathComponent("config.toml"))
+        try MPIJob.run("train") { runtime in
+            var runConfig = try RunConfig.load(path: configPath)
+            if let resume { runConfig.run.out = resume }
+            if let steps { runConfig.run.steps = steps }
+            let roles = try RoleCommunicators(world: runtime.world, rewardRanks: runConfig.cluster.rewardRanks,
+                                              placement: runConfig.cluster.placement == .tail ? .tail : .spread)
+            if let trainers = roles.trainers {
+                let trainer = try Trainer(config: runConfig, trainers: trainers, resume: resume != nil,
+                                          progress: MetricsWriter.ProgressStyle(rawValue: progress)!)
+                if trainers.rank == 0 && resume == nil {
+                    let text = try String(contentsOfFile: configPath, encoding: .utf8)
+                    try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+                }
+                try trainer.run()
+                if trainers.rank == 0 {
+                    print("uso train: wrote \(trainer.runFolder)/weights, \(trainer.runFolder)/metrics.jsonl, \(trainer.runFolder)/state")
+                }
+            } else if roles.rewards?.rank == 0 {
+                print("uso train: \(roles.layout.rewardRanks.count) reward rank(s) wait: the style reward is not served yet")
+            }
+            try runtime.world.barrier()
+        }
+    }
+}
