@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import USOTestSupport
+
+/// Training runs as users start them: the stages chain through their weights folders,
+/// a run resumes where it stopped, and bad configs stop before any work.
+@Suite(.serialized)
+struct TrainRunTests {
+    let uso = MPIRun.executable("uso")
+
+    func metrics(_ run: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    func synth(_ dir: TemporaryDirectory) throws -> String {
+        let out = "\(dir.path)/data"
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", out, "--resolution", "32", "--triplets", "48",
+                                                  "--pairs", "48", "--style-images", "48", "--shard-size", "16"])
+        #expect(made.exitCode == 0, "\(made.transcript)")
+        return out
+    }
+
+    func config(_ dir: TemporaryDirectory, _ name: String, stage: String, data: String, steps: Int, initWeights: String = "",
+                batch: Int = 4, extra: String = "") throws -> String {
+        try dir.write("\(name).toml", """
+            [run]
+            stage = "\(stage)"
+            preset = "tiny"
+            out = "\(dir.path)/\(name)"
+            steps = \(steps)
+            init_weights = "\(initWeights)"
+            [data]
+            path = "\(data)"
+            global_batch = \(batch)
+            [optim]
+            lr = 2e-3
+            \(extra)
+            """)
+    }
+
+    @Test func stagesChainAndResumeIsExact() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        // autoencoder -> base -> uso, each starting from the previous run's weights; csd on its own.
+        let ae = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "ae", stage: "autoencoder", data: "\(data)/triplets", steps: 8)])
+        #expect(ae.exitCode == 0, "\(ae.transcript)")
+        let aeLoss = try metrics("\(dir.path)/ae").map { $0["loss"] as! Double }
+        #expect(aeLoss.last! < aeLoss.first!, "autoencoder loss \(aeLoss)")
+        let base = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "base", stage: "base", data: "\(data)/pairs", steps: 6,
+                                                                              initWeights: "\(dir.path)/ae/weights")])
+        #expect(base.exitCode == 0, "\(base.transcript)")
+        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "csd", stage: "csd", data: "\(data)/styles", steps: 4, batch: 8)])
+        #expect(csd.exitCode == 0, "\(csd.transcript)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/csd/weights/csd.safetensors"))
+        // uso: 8 steps straight, and 4 + resume to 8; the resumed steps match exactly.
+        let straight = try config(dir, "straight", stage: "uso", data: "\(data)/triplets", steps: 8, initWeights: "\(dir.path)/base/weights")
+        let first = try MPIRun.run(np: 2, uso, ["train", "--config", straight])
+        #expect(first.exitCode == 0, "\(first.transcript)")
+        let half = try config(dir, "half", stage: "uso", data: "\(data)/triplets", steps: 4, initWeights: "\(dir.path)/base/weights")
+        #expect(try MPIRun.run(np: 2, uso, ["train", "--config", half]).exitCode == 0)
+        let resumed = try MPIRun.run(np: 2, uso, ["train", "--resume", "\(dir.path)/half", "--steps", "8"])
+        #expect(resumed.exitCode == 0, "\(resumed.transcript)")
+        let a = try metrics("\(dir.path)/straight").map { $0["loss"] as! Double }
+        let b = try metrics("\(dir.path)/half").map { $0["loss"] as! Double }
+        #expect(a.count == 8 && b.count == 8, "\(a.count) and \(b.count) steps logged")
+        #expect(a == b, "straight \(a)\nresumed \(b)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/straight/weights").sorted()
+        #expect(files.contains("dit_lora.safetensors") && files.contains("projector.safetensors") && files.contains("base.safetensors"))
+        let m = try metrics("\(dir.path)/straight").last!
+        #expect(Set((m["time"] as! [String: Double]).keys) == ["data_wait", "forward", "backward", "sync_wait", "optimizer"])
+        #expect((m["loss_by_task"] as! [String: Double]).keys.allSatisfy { ["subject+style", "style", "subject", "text"].contains($0) })
+    }
+
+    @Test func badConfigsStopWithTheKey() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let wrongSet = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "w", stage: "base", data: "\(data)/triplets", steps: 2)])
+        #expect(wrongSet.exitCode != 0 && wrongSet.stderr.contains("stage base trains on pairs"), "\(wrongSet.transcript)")
+        let typo = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "t", stage: "uso", data: "\(data)/triplets", steps: 2,
+                                                                          extra: "learning_rate = 3")])
+        #expect(typo.exitCode != 0 && typo.stderr.contains("optim.learning_rate: unknown key in [optim]"), "\(typo.transcript)")
+        let help = try MPIRun.runWithoutMPI(uso, ["train", "--help-config"])
+        #expect(help.exitCode == 0 && help.stdout.contains("sync.bucket_mib (float, default 2"), "\(help.transcript)")
+    }
+}
