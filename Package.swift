@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
-        .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors"]),
+        .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
         .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData"]),
         .executableTarget(
