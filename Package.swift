@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
-        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData"]),
+        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config"]),
         .executableTarget(
             name: "uso",
             dependencies: [

@@ -13,7 +13,11 @@ import USOModel
 /// buckets after the backward; `single` reduces everything in one call. Reward ranks are
 /// never in `communicator`.
 public final class GradientSync {
-    public enum Strategy: String, Sendable, CaseIterable { case overlap, afterBackward = "after_backward", single }
+    public enum Strategy: String, Sendable, CaseIterable {
+        case overlap, afterBackward = "after_backward", single
+        /// No exchange at all (replicas diverge): `uso bench sync`'s baseline only.
+        case none
+    }
 
     public let communicator: Communicator
     public let strategy: Strategy
@@ -25,8 +29,6 @@ public final class GradientSync {
     private var requests: [Request] = []
     /// Seconds the last `finish` waited for allreduces to complete (the exposed sync time).
     public private(set) var lastExposedSeconds = 0.0
-    /// Seconds from each bucket's start to its completion as observed, last step.
-    public private(set) var bucketCount: Int
 
     /// `milestone(p)`: the backward milestone at which p's gradient is final.
     public init(communicator: Communicator, store: ParameterStore, strategy: Strategy, bucketBytes: Int,
@@ -54,7 +56,6 @@ public final class GradientSync {
         if strategy == .single { ranges = offset > 0 ? [0..<offset] : []; ready = [Int.max] }
         buckets = ranges
         readyAt = ready
-        bucketCount = ranges.count
     }
 
     /// Starts a step: no bucket is in flight.
@@ -83,7 +84,7 @@ public final class GradientSync {
     /// After the backward: starts what has not started and waits for everything.
     public func finish() throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        if communicator.size > 1 {
+        if communicator.size > 1 && strategy != .none {
             while started < buckets.count {
                 try start(started)
                 started += 1

@@ -34,8 +34,9 @@ public final class Trainer {
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
+    /// `syncOverride` replaces the config's sync strategy (benchmarks: `.none`).
     public init(config: RunConfig, trainers: Communicator, resume: Bool = false, quiet: Bool = false,
-                progress: MetricsWriter.ProgressStyle = .auto) throws {
+                progress: MetricsWriter.ProgressStyle = .auto, syncOverride: GradientSync.Strategy? = nil) throws {
         self.config = config
         communicator = trainers
         let stage = config.run.stage
@@ -102,7 +103,7 @@ public final class Trainer {
                                         kind: o.schedule == .cosine ? .cosine : .constant)
         let strategy: GradientSync.Strategy = config.sync.strategy == .overlap ? .overlap
             : config.sync.strategy == .single ? .single : .afterBackward
-        sync = GradientSync(communicator: trainers, store: program.store, strategy: strategy,
+        sync = GradientSync(communicator: trainers, store: program.store, strategy: syncOverride ?? strategy,
                             bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.completion)
 
         // Where to start.
@@ -225,7 +226,7 @@ public final class Trainer {
                 metrics.progress(m)
             }
             step += 1
-            if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 { try checkReplicas() }
+            if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.strategy != .none { try checkReplicas() }
             let cursor = plan.advance(batch.cursor)
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
                 if isCoordinator {

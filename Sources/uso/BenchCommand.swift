@@ -2,6 +2,8 @@ import ArgumentParser
 import Bench
 import Foundation
 import USOModel
+import Config
+import Diagnostics
 
 /// `uso bench`: measurements of this machine and this code, for the README's Performance section.
 struct BenchCommand: ParsableCommand {
@@ -12,7 +14,7 @@ struct BenchCommand: ParsableCommand {
             Each benchmark measures its alternatives interleaved in one run and reports ratios, \
             because these machines are shared and noisy: compare within a run, not across runs.
             """,
-        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self]
+        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self, BenchSyncCommand.self]
     )
 }
 
@@ -111,5 +113,74 @@ struct BenchLoaderCommand: ParsableCommand {
                      r.waitSeconds * 1e3, r.waitFraction * 100))
         print(String(format: "the same steps loaded with no compute to hide behind: %.2f ms per step (%.1f%% of a step)",
                      r.loadOnlySeconds * 1e3, r.loadOnlySeconds / r.stepSeconds * 100))
+    }
+}
+
+/// `uso bench sync`: gradient sync strategies, and weak scaling.
+struct BenchSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Compare overlapped bucketed sync, sync after backward, one allreduce, and no sync; and weak scaling.",
+        discussion: """
+            Run under mpirun (2 ranks on these machines). Trains the stage for a few steps per \
+            variant, alternating variants in rounds: bucketed allreduce overlapped with the last \
+            backward, the same buckets after the backward, one allreduce of all gradients after \
+            the backward, no sync, and the same per-trainer batch on one trainer alone. Reports the \
+            median step time, the exposed sync wait and its share of the step, and the weak-scaling \
+            ratio (overlapped step at N ranks over one trainer's step).
+
+            Example:
+              Cluster/launch-local.sh -np 2 uso bench sync --data data --stage base
+            """
+    )
+
+    @Option(help: ArgumentHelp("A data folder with triplets/ and pairs/ at the preset's size.", valueName: "dir"))
+    var data: String
+
+    @Option(help: "base (every DiT weight: 17 MiB of gradients at small) or uso (LoRA and projector: 1.1 MiB).")
+    var stage: String = "base"
+
+    @Option(help: "tiny or small.")
+    var preset: String = "small"
+
+    @Option(help: "Samples per trainer per step.")
+    var batch: Int = 4
+
+    @Option(help: "Steps per measurement (the first is left out).")
+    var steps: Int = 6
+
+    @Option(help: "Rounds over the variants.")
+    var rounds: Int = 3
+
+    @Option(help: "Bucket size in MiB.")
+    var bucketMib: Double = 2
+
+    func validate() throws {
+        guard stage == "base" || stage == "uso" else { throw ValidationError("--stage must be base or uso") }
+        guard preset == "tiny" || preset == "small" else { throw ValidationError("--preset must be tiny or small") }
+        guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
+    }
+
+    func run() throws {
+        try MPIJob.run("bench sync") { runtime in
+            var c = RunConfig()
+            c.run.stage = stage == "base" ? .base : .uso
+            c.run.preset = preset == "tiny" ? .tiny : .small
+            c.data.path = (data as NSString).appendingPathComponent(stage == "base" ? "pairs" : "triplets")
+            c.sync.bucketMiB = bucketMib
+            let world = runtime.world
+            let rows = try SyncBenchmark(world: world, base: c, perTrainerBatch: batch, steps: steps, rounds: rounds).run()
+            guard world.rank == 0 else { return }
+            print("uso bench sync: stage \(stage), preset \(preset), \(world.size) ranks, \(batch) samples per trainer per step, "
+                  + "\(rounds) rounds of \(steps) steps, buckets of \(bucketMib) MiB")
+            let table = TextTable(header: ["variant", "trainers", "buckets", "step ms", "sync wait ms", "wait / step"], rows: rows.map { r in
+                [r.variant, String(r.trainers), String(r.buckets), String(format: "%.1f", r.stepSeconds * 1e3),
+                 String(format: "%.2f", r.syncWaitSeconds * 1e3), String(format: "%.1f%%", r.syncFraction * 100)]
+            })
+            print(table.lines().joined(separator: "\n"))
+            if let overlap = rows.first(where: { $0.variant == "overlap" }), let one = rows.first(where: { $0.variant == "one trainer" }) {
+                print(String(format: "weak scaling: step at %d ranks / step on one trainer = %.3f", world.size, overlap.stepSeconds / one.stepSeconds))
+            }
+        }
     }
 }

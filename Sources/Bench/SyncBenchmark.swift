@@ -1,0 +1,69 @@
+import Comm
+import Config
+import Foundation
+import Training
+
+/// `uso bench sync`: training steps with gradient sync bucketed and overlapped with the
+/// last backward, after the backward in the same buckets, as one allreduce of everything,
+/// and not at all; and the same steps on one trainer alone (weak scaling: the per-trainer
+/// batch is the same). Variants alternate in rounds inside one mpirun job, so the machine's
+/// mood hits them alike. Every rank must call `run`.
+public struct SyncBenchmark {
+    public struct Row: Codable, Sendable {
+        public var variant: String
+        public var trainers: Int
+        public var stepSeconds: Double
+        public var syncWaitSeconds: Double
+        public var syncFraction: Double
+        public var buckets: Int
+    }
+
+    public let world: Communicator
+    public let base: RunConfig
+    public let perTrainerBatch: Int
+    public let steps: Int
+    public let rounds: Int
+
+    public init(world: Communicator, base: RunConfig, perTrainerBatch: Int, steps: Int, rounds: Int) {
+        self.world = world; self.base = base; self.perTrainerBatch = perTrainerBatch; self.steps = steps; self.rounds = rounds
+    }
+
+    func measure(_ comm: Communicator, strategy: GradientSync.Strategy) throws -> (Double, Double, Int) {
+        var c = base
+        c.run.steps = steps
+        c.run.checksumEvery = 0
+        c.run.out = NSTemporaryDirectory() + "uso-bench-sync-\(getpid())"
+        c.data.globalBatch = perTrainerBatch * comm.size
+        let trainer = try Trainer(config: c, trainers: comm, quiet: true, progress: .none, syncOverride: strategy)
+        let history = try trainer.run()
+        // The first step warms caches and the loader: leave it out.
+        let kept = history.dropFirst()
+        let step = kept.map(\.stepSeconds).sorted()[kept.count / 2]
+        let wait = kept.map(\.time.syncWait).sorted()[kept.count / 2]
+        if comm.rank == 0 { try? FileManager.default.removeItem(atPath: c.run.out) }
+        return (step, wait, trainer.sync.buckets.count)
+    }
+
+    public func run() throws -> [Row] {
+        let alone = try world.split(color: world.rank == 0 ? 0 : nil, key: 0, name: "one-trainer")
+        var samples: [String: [(Double, Double, Int)]] = [:]
+        let variants: [(String, GradientSync.Strategy)] = [("overlap", .overlap), ("after_backward", .afterBackward),
+                                                           ("single", .single), ("none", .none)]
+        for _ in 0..<rounds {
+            for (name, strategy) in variants {
+                samples[name, default: []].append(try measure(world, strategy: strategy))
+            }
+            if let alone { samples["one trainer", default: []].append(try measure(alone, strategy: .none)) }
+            try world.barrier()
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        var rows: [Row] = []
+        for name in variants.map(\.0) + (world.rank == 0 ? ["one trainer"] : []) {
+            guard let s = samples[name] else { continue }
+            let step = median(s.map(\.0)), wait = median(s.map(\.1))
+            rows.append(Row(variant: name, trainers: name == "one trainer" ? 1 : world.size, stepSeconds: step, syncWaitSeconds: wait,
+                            syncFraction: wait / step, buckets: s[0].2))
+        }
+        return rows
+    }
+}
