@@ -1,3 +1,5 @@
+import Foundation
+
 /// The documentation of one config key: what `uso train --help-config` and
 /// Cluster/configs/README.md show, and what unknown-key errors list as allowed.
 public struct ConfigKeySpec: Sendable, Equatable {
@@ -30,5 +32,15 @@ extension Array where Element == ConfigKeySpec {
         map { spec in
             "\(spec.key) (\(spec.type), default \(spec.defaultValue); allowed: \(spec.allowed))\n    \(spec.summary)"
         }.joined(separator: "\n")
+    }
+
+    /// A Markdown table of the keys, for Cluster/configs/README.md.
+    public func renderedAsMarkdown() -> String {
+        var lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+        for s in self {
+            let cells = [s.key, s.type, s.defaultValue, s.allowed, s.summary].map { $0.replacingOccurrences(of: "|", with: "\\|") }
+            lines.append("| `\(cells[0])` | \(cells[1]) | `\(cells[2])` | \(cells[3]) | \(cells[4]) |")
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -39,6 +39,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print every config key with its type, default, allowed values and meaning, and exit.")
     var helpConfig = false
 
+    @Flag(help: "With --help-config: print the keys as a Markdown table (Cluster/configs/README.md holds it).")
+    var markdown = false
+
     func validate() throws {
         if helpConfig { return }
         guard (config == nil) != (resume == nil) else { throw ValidationError("give exactly one of --config FILE or --resume RUN") }
@@ -48,8 +51,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if helpConfig {
-            print("Keys of a run config (TOML tables [cluster], [run], [data], [optim], [flow], [sync], [csd]):\n")
-            print(RunConfig.keys.renderedAsText())
+            if markdown {
+                print(RunConfig.keys.renderedAsMarkdown())
+            } else {
+                print("Keys of a run config (TOML tables [cluster], [run], [data], [optim], [flow], [sync], [csd]):\n")
+                print(RunConfig.keys.renderedAsText())
+            }
             return
         }
         let configPath = config ?? ((resume! as NSString).appendingPathComponent("config.toml"))
