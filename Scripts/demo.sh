@@ -1,26 +1,65 @@
 #!/usr/bin/env bash
-# The main job a new user runs: set up, then bring up a 2-rank MPI job and show it.
+# The main job a new user runs: set up, synthesise the built-in world, train every stage
+# with several ranks, generate samples, and say where everything is. About 10 minutes on
+# 2 cores after the build.
 #
-# Until training lands this is: Scripts/bootstrap.sh, `uso doctor` at 2 ranks (how the
-# ranks came up: roles, hosts, thread levels, library versions), `uso data synth` at 2 ranks
-# (the built-in world) with a contact sheet of triplets, and `uso bench allreduce` at 2
-# ranks (what gradient sync can reach on this machine). Everything goes to runs/demo/.
+#   1. Scripts/bootstrap.sh (Debian and Python packages when missing; release build)
+#   2. uso doctor at 2 ranks: how the ranks came up
+#   3. uso data synth at 2 ranks: triplets, text-to-image pairs, style-labelled images (64 px)
+#   4. uso train at 2 ranks, preset small: autoencoder -> base -> csd -> uso
+#      (configs in Cluster/configs, paths redirected into runs/demo with --set)
+#   5. uso generate: subject+style, multi-style and text-only samples on held-out triplets
+# Everything goes to runs/demo/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$(date +%s)
 Scripts/bootstrap.sh
 out=runs/demo
+rm -rf "$out"
 mkdir -p "$out"
-echo
-echo "== uso doctor, 2 ranks"
-Cluster/launch-local.sh -np 2 --timeout 120 uso doctor | tee "$out/doctor.txt"
-echo
-echo "== uso data synth, 2 ranks"
-rm -rf "$out/data"
-Cluster/launch-local.sh -np 2 --timeout 600 uso data synth --out "$out/data" --resolution 64 \
-    --triplets 1024 --pairs 1024 --style-images 1024
+launch() { Cluster/launch-local.sh -np 2 --timeout 1800 "$@"; }
+section() { echo; echo "== $* ($(( $(date +%s) - start )) s)"; }
+
+section "uso doctor, 2 ranks"
+launch uso doctor | tee "$out/doctor.txt"
+
+section "uso data synth, 2 ranks"
+launch uso data synth --out "$out/data" --resolution 64 --triplets 2048 --pairs 2048 --style-images 1024
 .build/release/uso data sheet "$out/data/triplets" --out "$out/triplets-sheet.png" --count 12
-echo
-echo "== uso bench allreduce, 2 ranks"
-Cluster/launch-local.sh -np 2 --timeout 600 uso bench allreduce --json "$out/allreduce.json" | tee "$out/allreduce.txt"
-echo
-echo "demo: results in $out/: doctor.txt, data/ (triplets, pairs, styles), triplets-sheet.png, allreduce.txt, allreduce.json"
+
+for stage in autoencoder base csd uso; do
+    section "uso train --stage $stage, 2 ranks"
+    case $stage in
+        autoencoder) set="data/triplets"; init="" ;;
+        base) set="data/pairs"; init="$out/autoencoder/weights" ;;
+        csd) set="data/styles"; init="" ;;
+        uso) set="data/triplets"; init="$out/base/weights" ;;
+    esac
+    launch uso train --config "Cluster/configs/small-$stage.toml" --progress lines \
+        --set run.out="$out/$stage" --set data.path="$out/$set" --set run.init_weights="$init"
+done
+
+section "uso generate"
+for mode in subject+style multi-style text; do
+    .build/release/uso generate --weights "$out/uso/weights" --data "$out/data/triplets" --mode "$mode" --count 8 \
+        --out "$out/samples/$mode"
+done
+
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+for stage in ["autoencoder", "base", "csd", "uso"]:
+    rows = [json.loads(l) for l in open(f"{out}/{stage}/metrics.jsonl")]
+    first = sum(r["loss"] for r in rows[:20]) / min(20, len(rows))
+    last = sum(r["loss"] for r in rows[-20:]) / min(20, len(rows))
+    print(f"  {stage:12s} {len(rows):5d} steps: loss {first:.4f} (mean of the first 20) -> {last:.4f} (mean of the last 20)")
+PY
+
+section "done"
+cat <<MSG
+demo: everything is in $out/
+  doctor.txt                    how the ranks came up
+  data/                         the built-in world (triplets/, pairs/, styles/, world.json); triplets-sheet.png
+  autoencoder/ base/ csd/ uso/  each run: metrics.jsonl, weights/ (safetensors), state/, config.toml
+  samples/<mode>/sheet.png      generated images beside their conditions (held-out subjects and styles)
+MSG

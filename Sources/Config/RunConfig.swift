@@ -27,8 +27,9 @@ public struct RunConfig: Sendable, Equatable {
     /// The top-level tables a config may hold.
     public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd"]
 
-    /// Parses TOML text; `source` names it in errors.
-    public static func parse(_ text: String, source: String = "<string>") throws(ConfigError) -> RunConfig {
+    /// Parses TOML text; `source` names it in errors. `overrides` ("table.key", TOML value
+    /// text) replace or add keys before the config is read, as `uso train --set` gives them.
+    public static func parse(_ text: String, source: String = "<string>", overrides: [(String, String)] = []) throws(ConfigError) -> RunConfig {
         let document: TOMLTable
         do {
             document = try TOMLTable(string: text)
@@ -37,6 +38,25 @@ public struct RunConfig: Sendable, Equatable {
                               message: "not valid TOML at line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
         } catch {
             throw ConfigError(source: source, key: nil, message: "not valid TOML: \(error)")
+        }
+        for (key, value) in overrides {
+            let parts = key.split(separator: ".").map(String.init)
+            guard parts.count == 2 else {
+                throw ConfigError(source: "--set", key: key, message: "name a key as table.key (for example run.steps)")
+            }
+            let parsed: TOMLTable
+            do { parsed = try TOMLTable(string: "v = \(value)") } catch {
+                // A bare word is taken as a string.
+                do { parsed = try TOMLTable(string: "v = \"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"") } catch {
+                    throw ConfigError(source: "--set", key: key, message: "\(value) is not a TOML value")
+                }
+            }
+            if document[parts[0]] == nil { document[parts[0]] = TOMLTable() }
+            guard let table = document[parts[0]]?.table else {
+                throw ConfigError(source: "--set", key: key, message: "\(parts[0]) is not a table")
+            }
+            table[parts[1]] = parsed["v"]!.tomlValue
+            document[parts[0]] = table
         }
         let root = ConfigTableReader(table: document, path: "", source: source)
         var c = RunConfig()
@@ -51,14 +71,14 @@ public struct RunConfig: Sendable, Equatable {
         return c
     }
 
-    /// Reads and parses a TOML file.
-    public static func load(path: String) throws(ConfigError) -> RunConfig {
+    /// Reads and parses a TOML file, with `overrides` applied.
+    public static func load(path: String, overrides: [(String, String)] = []) throws(ConfigError) -> RunConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigError(source: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
         }
-        return try parse(text, source: path)
+        return try parse(text, source: path, overrides: overrides)
     }
 }

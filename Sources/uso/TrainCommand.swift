@@ -33,6 +33,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Override run.steps (for example to extend a resumed run).")
     var steps: Int?
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key: --set run.steps=100 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+
     @Option(help: "Progress display: auto (a redrawn line on a terminal, else a line every 5%), bar, lines or none.")
     var progress: String = "auto"
 
@@ -46,6 +49,7 @@ struct TrainCommand: ParsableCommand {
         if helpConfig { return }
         guard (config == nil) != (resume == nil) else { throw ValidationError("give exactly one of --config FILE or --resume RUN") }
         if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        for o in overrides where !o.contains("=") { throw ValidationError("--set \(o): write key=value, for example --set run.steps=100") }
         guard MetricsWriter.ProgressStyle(rawValue: progress) != nil else { throw ValidationError("--progress must be auto, bar, lines or none") }
     }
 
@@ -61,7 +65,19 @@ struct TrainCommand: ParsableCommand {
         }
         let configPath = config ?? ((resume! as NSString).appendingPathComponent("config.toml"))
         try MPIJob.run("train") { runtime in
-            var runConfig = try RunConfig.load(path: configPath)
+            // A resumed run re-applies the overrides it was started with, then the new ones.
+            var all = overrides
+            if let resume {
+                let saved = (resume as NSString).appendingPathComponent("overrides.txt")
+                if let text = try? String(contentsOfFile: saved, encoding: .utf8) {
+                    all = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty } + overrides
+                }
+            }
+            let pairs = all.map { o -> (String, String) in
+                let i = o.firstIndex(of: "=")!
+                return (String(o[..<i]).trimmingCharacters(in: .whitespaces), String(o[o.index(after: i)...]).trimmingCharacters(in: .whitespaces))
+            }
+            var runConfig = try RunConfig.load(path: configPath, overrides: pairs)
             if let resume { runConfig.run.out = resume }
             if let steps { runConfig.run.steps = steps }
             let roles = try RoleCommunicators(world: runtime.world, rewardRanks: runConfig.cluster.rewardRanks,
@@ -72,6 +88,8 @@ struct TrainCommand: ParsableCommand {
                 if trainers.rank == 0 && resume == nil {
                     let text = try String(contentsOfFile: configPath, encoding: .utf8)
                     try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+                    try (overrides.joined(separator: "\n") + "\n").write(toFile: (trainer.runFolder as NSString).appendingPathComponent("overrides.txt"),
+                                                                        atomically: true, encoding: .utf8)
                 }
                 try trainer.run()
                 if trainers.rank == 0 {
