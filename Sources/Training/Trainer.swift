@@ -226,6 +226,7 @@ public final class Trainer {
                 metrics.progress(m)
             }
             step += 1
+            injectDivergenceForTests()
             if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.strategy != .none { try checkReplicas() }
             let cursor = plan.advance(batch.cursor)
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
@@ -237,6 +238,15 @@ public final class Trainer {
         }
         loader.stop()
         return history
+    }
+
+    /// Fault injection for tests: with USO_FAULT_DIVERGE=TRAINER:STEP in the environment,
+    /// that trainer nudges one trainable weight after that step, as a silent corruption would.
+    func injectDivergenceForTests() {
+        guard let spec = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"] else { return }
+        let parts = spec.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] == communicator.rank, parts[1] == step, let p = optimizer.store.trainable.first else { return }
+        p.data[0] += 1e-3
     }
 
     /// Compares the trainable weights' sum and sum of squares across trainers, bit for bit;

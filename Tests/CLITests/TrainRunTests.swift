@@ -86,4 +86,17 @@ struct TrainRunTests {
         let help = try MPIRun.runWithoutMPI(uso, ["train", "--help-config"])
         #expect(help.exitCode == 0 && help.stdout.contains("sync.bucket_mib (float, default 2"), "\(help.transcript)")
     }
+
+    @Test func divergedReplicasStopTheJobNamingTheTrainer() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let cfg = try config(dir, "div", stage: "uso", data: "\(data)/triplets", steps: 8)
+        // checksum_every 2; trainer 2 of 3 is corrupted after step 3: the check after step 4 catches it.
+        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "steps = 8", with: "steps = 8\nchecksum_every = 2")
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let job = try MPIRun.run(np: 3, uso, ["train", "--config", cfg], timeout: 120, environment: ["USO_FAULT_DIVERGE": "2:3"])
+        #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
+        #expect(job.stderr.contains("after step 4 the trainable weights of trainer(s) [2] differ from trainer 0's"), "\(job.transcript)")
+    }
 }
