@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
-        .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO"]),
+        .target(name: "Reward", dependencies: ["Comm", "TensorCore", "USOModel"]),
+        .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
         .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config"]),
         .executableTarget(
@@ -47,6 +48,8 @@ let package = Package(
         // Test support and the MPI programs that tests start with mpirun.
         .target(name: "USOTestSupport", path: "Tests/USOTestSupport"),
         .executableTarget(name: "uso-comm-check", dependencies: ["Comm", "USOTestSupport"], path: "Tests/CommCheck"),
+        .executableTarget(name: "uso-reward-check", dependencies: ["Comm", "Reward", "USOModel", "TensorCore", "USOTestSupport"],
+                          path: "Tests/RewardCheck"),
         .executableTarget(name: "uso-data-check", dependencies: ["Comm", "TripletData", "USOTestSupport"], path: "Tests/DataCheck"),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
@@ -55,6 +58,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "Config", "USOTestSupport"]),
+        .testTarget(name: "RewardTests", dependencies: ["Reward", "USOModel", "TensorCore", "Training", "USOTestSupport", "uso-reward-check"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),

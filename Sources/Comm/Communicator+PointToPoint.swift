@@ -69,6 +69,20 @@ extension Communicator {
                       count: Int(count), cancelled: false)
     }
 
+    /// Whether a message from `source` with `tag` is waiting, without receiving it: its
+    /// envelope and its size in `T` elements, or nil. Drives MPI's progress too.
+    public func probe<T: MPIScalar>(_ type: T.Type = T.self, from source: Source, tag: Tag) throws(CommError) -> Status? {
+        let where_ = "MPI_Iprobe(\(name), from \(describe(source)), tag \(describe(tag)))"
+        try validate(source: source, where_)
+        var flag: Int32 = 0
+        var status = MPI_Status()
+        try check(MPI_Iprobe(source.mpiValue, tag.mpiValue, handle, &flag, &status), where_)
+        guard flag != 0 else { return nil }
+        var count: Int32 = 0
+        MPI_Get_count(&status, T.scalarKind.datatype, &count)
+        return Status(source: Int(cmpi_status_source(&status)), tag: Int(cmpi_status_tag(&status)), count: Int(count), cancelled: false)
+    }
+
     // MARK: Non-blocking
 
     /// Starts sending `buffer[range]` (all of it by default) to `destination`.

@@ -113,6 +113,20 @@ enum PointToPointScenarios {
             return firstMismatch(inbox.toArray(0..<3), [Int32(left), 1, 2], "payload")
         }
 
+        h.scenario("probe.envelope-without-receiving") {
+            // Nothing is sent before the barrier: a probe before it finds nothing.
+            let early = try world.probe(Float.self, from: .rank(left), tag: .value(55))
+            try world.barrier()
+            let s = try world.isend(patternArray(me, count: 6, Float.self), to: right, tag: 55)
+            var status: Status? = nil
+            while status == nil { status = try world.probe(Float.self, from: .any, tag: .value(55)) }
+            let m = try world.receive(Float.self, from: .rank(status!.source!), tag: .value(55))
+            try s.wait()
+            if early != nil { return "probe found a message before any was sent" }
+            if status!.source != left || status!.count != 6 || status!.tag != 55 { return "probe status \(status!)" }
+            return firstMismatch(m.values, patternArray(left, count: 6, Float.self), "probed message")
+        }
+
         h.scenario("nonblocking.waitany") {
             // One receive per rank (self included), tag = sender; senders go in rank order
             // separated by barriers, so completions arrive one at a time.

@@ -16,7 +16,7 @@ struct MultiRankCommTests {
             "allgather.scalar.float64", "allgather.varlen.int64", "allgather.bytes.oddlen", "gather.varlen.float32.root\(n - 1)",
             "send.blocking.each-root-to-all", "send.any-source.any-tag", "send.tag-selection.zero-length",
             "send.receive-into-buffer", "nonblocking.ring.large", "nonblocking.iallreduce.buckets",
-            "nonblocking.ibarrier.test", "nonblocking.test-before-send", "nonblocking.waitany",
+            "nonblocking.ibarrier.test", "nonblocking.test-before-send", "nonblocking.waitany", "probe.envelope-without-receiving",
             "deadline.irecv.then-late-match", "deadline.waitany",
             "error.invalid-rank.returned", "error.truncation.returned", "error.count-beyond-int32",
             "split.parity", "split.undefined-color",
