@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "uso",
             dependencies: [
-                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO", "Training",
+                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO", "Training", "Reward",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

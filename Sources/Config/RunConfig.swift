@@ -14,6 +14,7 @@ public struct RunConfig: Sendable, Equatable {
     public var flow = FlowSection()
     public var sync = SyncSection()
     public var csd = CSDSection()
+    public var reward = RewardSection()
 
     public init(cluster: ClusterConfig = ClusterConfig()) {
         self.cluster = cluster
@@ -21,11 +22,12 @@ public struct RunConfig: Sendable, Equatable {
 
     /// All documented keys, in file order.
     public static var keys: [ConfigKeySpec] {
-        ClusterConfig.keys + RunSection.keys + DataSection.keys + OptimSection.keys + FlowSection.keys + SyncSection.keys + CSDSection.keys
+        ClusterConfig.keys + RunSection.keys + DataSection.keys + OptimSection.keys + FlowSection.keys + SyncSection.keys
+            + CSDSection.keys + RewardSection.keys
     }
 
     /// The top-level tables a config may hold.
-    public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd"]
+    public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd", "reward"]
 
     /// Parses TOML text; `source` names it in errors. `overrides` ("table.key", TOML value
     /// text) replace or add keys before the config is read, as `uso train --set` gives them.
@@ -67,6 +69,7 @@ public struct RunConfig: Sendable, Equatable {
         if let r = try root.table("flow") { c.flow = try FlowSection(r) }
         if let r = try root.table("sync") { c.sync = try SyncSection(r) }
         if let r = try root.table("csd") { c.csd = try CSDSection(r) }
+        if let r = try root.table("reward") { c.reward = try RewardSection(r) }
         try root.finish(allowed: tables.map { "[\($0)]" })
         return c
     }

@@ -208,3 +208,48 @@ public struct CSDSection: Sendable, Equatable {
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
+
+/// `[reward]`: the Auxiliary Style Reward.
+public struct RewardSection: Sendable, Equatable {
+    public enum Mode: String, Sendable, CaseIterable { case off, colocated, dedicated }
+    public enum Omega: String, Sendable, CaseIterable {
+        case oneMinus = "one_minus"
+        case hinge
+    }
+
+    public var mode: Mode = .off
+    public var csdWeights = ""
+    public var startStep = 0
+    public var weight = 1.0
+    public var omega: Omega = .oneMinus
+    public var tau = 0.5
+    public var deadlineMs = 5000.0
+
+    public init() {}
+
+    public static let keys: [ConfigKeySpec] = [
+        ConfigKeySpec(key: "reward.mode", type: "string", defaultValue: "\"off\"", allowed: "\"off\" | \"colocated\" | \"dedicated\"",
+                      summary: "The style reward of stage uso: off; colocated (each trainer runs the CSD model itself); dedicated (cluster.reward_ranks ranks host it and answer requests)."),
+        ConfigKeySpec(key: "reward.csd_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder holding csd.safetensors",
+                      summary: "The CSD style model to score with (stage csd's weights/)."),
+        ConfigKeySpec(key: "reward.start_step", type: "integer", defaultValue: "0", allowed: "0 ...",
+                      summary: "The step S from which the reward's weight lambda applies (lambda = 0 before S, as USO warms up with flow matching alone)."),
+        ConfigKeySpec(key: "reward.weight", type: "float", defaultValue: "1", allowed: ">= 0", summary: "lambda after start_step (USO: 1)."),
+        ConfigKeySpec(key: "reward.omega", type: "string", defaultValue: "\"one_minus\"", allowed: "\"one_minus\" | \"hinge\"",
+                      summary: "How a reward r becomes a loss: 1 - r, or max(0, tau - r)."),
+        ConfigKeySpec(key: "reward.tau", type: "float", defaultValue: "0.5", allowed: "-1 ... 1", summary: "The hinge's target reward."),
+        ConfigKeySpec(key: "reward.deadline_ms", type: "float", defaultValue: "5000", allowed: "1 ...",
+                      summary: "How long a trainer waits for a reply; a late reply is counted, dropped when it comes, and that sample goes on without the reward."),
+    ]
+
+    init(_ r: ConfigTableReader) throws(ConfigError) {
+        mode = try r.choice("mode", default: .off)
+        csdWeights = try r.string("csd_weights", default: "")
+        startStep = try r.int("start_step", default: 0, in: 0...Int(Int32.max))
+        weight = try r.double("weight", default: 1, in: 0...1e6)
+        omega = try r.choice("omega", default: .oneMinus)
+        tau = try r.double("tau", default: 0.5, in: -1...1)
+        deadlineMs = try r.double("deadline_ms", default: 5000, in: 1...1e9)
+        try r.finish(allowed: Self.keys.map(\.name))
+    }
+}

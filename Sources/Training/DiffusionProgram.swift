@@ -1,4 +1,5 @@
 import Foundation
+import Reward
 import TensorCore
 import TripletData
 import USOModel
@@ -15,14 +16,35 @@ public final class DiffusionProgram: StageProgram {
     public var registries: [ParameterRegistry] { [model.registry] }
     let flow: FlowMatching
     let encoder: ConditionEncoder
-    let acts: USOModel.Activations
-    let noise: Tensor, xt: Tensor, velocity: Tensor, dv: Tensor
+    let noise: Tensor
+    /// Two sets of per-sample state: sample k's forward runs while sample k-1's reward is computed.
+    let slots: [SampleSlot]
+    /// The style reward (stage uso with ASR), or nil.
+    public let reward: StyleRewardStep?
+    /// The step being run (the reward's lambda and its request rotation depend on it).
+    public var currentStep = 0
     let seed: UInt64
+
+    final class SampleSlot {
+        let acts: USOModel.Activations
+        let xt: Tensor, velocity: Tensor, dv: Tensor
+        var t: Float = 0
+        var loss = 0.0
+        var task = ""
+        let asr: StyleRewardStep.Slot?
+        init(_ m: USOModel, reward: StyleRewardStep?) {
+            let c = m.config
+            acts = m.makeActivations()
+            xt = Tensor(zeros: [c.noisyTokens, c.dit.inChannels]); velocity = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
+            dv = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
+            asr = reward?.makeSlot()
+        }
+    }
     let promptDropout: Double
     let guidance: Float
 
     public init(kind: Kind, model: USOModel, store: ParameterStore, flow: FlowMatching, seed: UInt64, promptDropout: Double,
-                guidance: Float) {
+                guidance: Float, reward: StyleRewardStep? = nil) {
         self.kind = kind
         self.model = model
         self.store = store
@@ -30,11 +52,11 @@ public final class DiffusionProgram: StageProgram {
         self.seed = seed
         self.promptDropout = promptDropout
         self.guidance = guidance
+        self.reward = reward
         encoder = ConditionEncoder(model: model)
-        acts = model.makeActivations()
         let c = model.config
-        noise = Tensor(zeros: [c.noisyTokens, c.dit.inChannels]); xt = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
-        velocity = Tensor(zeros: [c.noisyTokens, c.dit.inChannels]); dv = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
+        noise = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
+        slots = [SampleSlot(model, reward: reward), SampleSlot(model, reward: reward)]
     }
 
     /// Stage base trains the DiT's own weights; stage uso its LoRA and the projector.
@@ -56,44 +78,72 @@ public final class DiffusionProgram: StageProgram {
 
     public func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,
                     times: inout StepTimes) throws -> [SampleLoss] {
-        let c = model.config
-        let tokens = c.noisyTokens, n = tokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
         var losses: [SampleLoss] = []
         losses.reserveCapacity(samples.count)
-        for (k, s) in zip(samples.indices, samples) {
-            var t0 = now()
-            encoder.encodeImage(s.target, into: encoder.x0)
-            let t = flow.t(sampleID: s.sampleID, epoch: epoch, tokens: tokens)
-            flow.noise(sampleID: s.sampleID, epoch: epoch, into: noise.buffer)
-            FlowMatching.interpolate(n, x0: encoder.x0.data, noise: noise.data, t: t, xt: xt.data, velocity: velocity.data)
-            let useContent = kind == .uso && s.hasContentReference
-            let useStyle = kind == .uso && s.hasStyleReference
-            if useContent { encoder.encodeImage(s.contentReference, into: encoder.reference) }
-            if useStyle { encoder.encodeStyle(s.styleReference) }
-            let rows = encoder.encodeText(dropsPrompt(s.sampleID, epoch: epoch) ? "" : s.prompt)
-            let sample = USOModel.Sample(noisy: xt.data, grid: (side, side), references: useContent ? UnsafePointer(encoder.reference.data) : nil,
-                                         referenceCount: useContent ? 1 : 0, referenceGrid: (side, side),
-                                         styleFeatures: useStyle ? UnsafePointer(encoder.styleFeatures.data) : nil,
-                                         styleCount: useStyle ? 1 : 0, text: encoder.text.data, textRows: rows,
-                                         pooled: encoder.pooled.data, t: t, guidance: guidance)
-            model.forward(sample, acts)
-            let loss = FlowMatching.loss(n, vhat: acts.output.data, target: velocity.data, scale: 1 / Float(globalBatch), dvhat: dv.data)
-            times.forward += seconds(since: t0)
-            t0 = now()
-            let last = k == samples.indices.last
-            var failure: Error?
-            model.backward(dOutput: dv.data, acts, milestone: last && milestone != nil ? { m in
-                do { try milestone!(m) } catch { failure = failure ?? error }
-            } : nil)
-            if let failure { throw failure }
-            times.backward += seconds(since: t0)
-            let task: String
-            switch kind {
-            case .base: task = "t2i"
-            case .uso: task = useStyle && useContent ? "subject+style" : useStyle ? "style" : useContent ? "subject" : "text"
-            }
-            losses.append(SampleLoss(loss: loss, task: task))
+        let lambda = reward?.lambda(step: currentStep) ?? 0
+        var previous: SampleSlot?
+        // One-deep pipeline: sample k's forward (and its reward request) before sample k-1's
+        // backward, so a reward rank scores k-1 while this trainer computes k.
+        for (k, s) in samples.enumerated() {
+            let slot = slots[k % 2]
+            try forward(s, epoch: epoch, globalBatch: globalBatch, microBatch: k, lambda: lambda, into: slot, times: &times)
+            if let p = previous { losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times)) }
+            previous = slot
         }
+        if let p = previous { losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: milestone, times: &times)) }
         return losses
+    }
+
+    private func forward(_ s: LoadedSample, epoch: Int, globalBatch: Int, microBatch: Int, lambda: Float, into slot: SampleSlot,
+                         times: inout StepTimes) throws {
+        let c = model.config
+        let tokens = c.noisyTokens, n = tokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
+        let t0 = now()
+        encoder.encodeImage(s.target, into: encoder.x0)
+        let t = flow.t(sampleID: s.sampleID, epoch: epoch, tokens: tokens)
+        slot.t = t
+        flow.noise(sampleID: s.sampleID, epoch: epoch, into: noise.buffer)
+        FlowMatching.interpolate(n, x0: encoder.x0.data, noise: noise.data, t: t, xt: slot.xt.data, velocity: slot.velocity.data)
+        let useContent = kind == .uso && s.hasContentReference
+        let useStyle = kind == .uso && s.hasStyleReference
+        if useContent { encoder.encodeImage(s.contentReference, into: encoder.reference) }
+        if useStyle { encoder.encodeStyle(s.styleReference) }
+        let rows = encoder.encodeText(dropsPrompt(s.sampleID, epoch: epoch) ? "" : s.prompt)
+        let sample = USOModel.Sample(noisy: slot.xt.data, grid: (side, side), references: useContent ? UnsafePointer(encoder.reference.data) : nil,
+                                     referenceCount: useContent ? 1 : 0, referenceGrid: (side, side),
+                                     styleFeatures: useStyle ? UnsafePointer(encoder.styleFeatures.data) : nil,
+                                     styleCount: useStyle ? 1 : 0, text: encoder.text.data, textRows: rows,
+                                     pooled: encoder.pooled.data, t: t, guidance: guidance)
+        model.forward(sample, slot.acts)
+        slot.loss = FlowMatching.loss(n, vhat: slot.acts.output.data, target: slot.velocity.data, scale: 1 / Float(globalBatch),
+                                      dvhat: slot.dv.data)
+        switch kind {
+        case .base: slot.task = "t2i"
+        case .uso: slot.task = useStyle && useContent ? "subject+style" : useStyle ? "style" : useContent ? "subject" : "text"
+        }
+        // Only samples with a style reference get the reward, and only once lambda is on.
+        if let reward, let asr = slot.asr, useStyle, lambda > 0 {
+            try reward.start(asr, xt: slot.xt, vhat: slot.acts.output.data, t: t, styleImage: s.styleReference, styleID: s.sampleID,
+                             step: currentStep, microBatch: microBatch)
+        }
+        times.forward += seconds(since: t0)
+    }
+
+    private func backward(_ slot: SampleSlot, lambda: Float, globalBatch: Int, milestone: ((Int) throws -> Void)?,
+                          times: inout StepTimes) throws -> SampleLoss {
+        var r: Float? = nil
+        if let reward, let asr = slot.asr {
+            let t0 = now()
+            r = try reward.finish(asr, dv: slot.dv, t: slot.t, lambda: lambda, globalBatch: globalBatch)
+            times.rewardWait += seconds(since: t0)
+        }
+        let t0 = now()
+        var failure: Error?
+        model.backward(dOutput: slot.dv.data, slot.acts, milestone: milestone != nil ? { m in
+            do { try milestone!(m) } catch { failure = failure ?? error }
+        } : nil)
+        if let failure { throw failure }
+        times.backward += seconds(since: t0)
+        return SampleLoss(loss: slot.loss, task: slot.task, reward: r.map(Double.init))
     }
 }

@@ -15,6 +15,10 @@ public struct StepMetrics: Codable, Sendable {
     public var time: StepTimes
     public var stepSeconds: Double
     public var skipped: Bool
+    /// Mean style reward over the samples that got one, their count, and the replies that missed their deadline.
+    public var reward: Double?
+    public var rewardSamples: Int = 0
+    public var rewardMisses: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, samples, time, skipped
@@ -23,6 +27,9 @@ public struct StepMetrics: Codable, Sendable {
         case gradNorm = "grad_norm"
         case samplesPerSecond = "samples_per_second"
         case stepSeconds = "step_seconds"
+        case reward
+        case rewardSamples = "reward_samples"
+        case rewardMisses = "reward_misses"
     }
 }
 
@@ -31,6 +38,7 @@ extension StepTimes {
         case forward, backward, optimizer
         case dataWait = "data_wait"
         case syncWait = "sync_wait"
+        case rewardWait = "reward_wait"
     }
 }
 

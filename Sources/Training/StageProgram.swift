@@ -10,12 +10,22 @@ public struct StepTimes: Sendable, Codable {
     public var backward = 0.0
     public var syncWait = 0.0
     public var optimizer = 0.0
+    /// Time spent waiting for (or computing, when colocated) style rewards and their backward through the decoder.
+    public var rewardWait = 0.0
 }
 
 /// What one sample (or micro-batch) contributed to the step.
 public struct SampleLoss: Sendable {
     public let loss: Double
     public let task: String
+    /// The style reward applied to the sample, if any.
+    public let reward: Double?
+
+    public init(loss: Double, task: String, reward: Double? = nil) {
+        self.loss = loss
+        self.task = task
+        self.reward = reward
+    }
 }
 
 /// One training stage: which parameters it trains, and the forward and backward of a

@@ -1,6 +1,7 @@
 import Comm
 import Config
 import Foundation
+import Reward
 import TensorCore
 import TripletData
 import USOModel
@@ -34,9 +35,14 @@ public final class Trainer {
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
-    /// `syncOverride` replaces the config's sync strategy (benchmarks: `.none`).
-    public init(config: RunConfig, trainers: Communicator, resume: Bool = false, quiet: Bool = false,
-                progress: MetricsWriter.ProgressStyle = .auto, syncOverride: GradientSync.Strategy? = nil) throws {
+    /// The reward client of dedicated ASR, if any.
+    let rewardClient: RewardClient?
+
+    /// `syncOverride` replaces the config's sync strategy (benchmarks: `.none`). `world` and
+    /// `layout` are needed for dedicated reward ranks (`reward.mode = "dedicated"`).
+    public init(config: RunConfig, trainers: Communicator, world: Communicator? = nil, layout: RankLayout? = nil,
+                resume: Bool = false, quiet: Bool = false, progress: MetricsWriter.ProgressStyle = .auto,
+                syncOverride: GradientSync.Strategy? = nil) throws {
         self.config = config
         communicator = trainers
         let stage = config.run.stage
@@ -65,6 +71,20 @@ public final class Trainer {
         }
         plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
 
+        // The style reward.
+        var rewardClient: RewardClient? = nil
+        if config.reward.mode != .off {
+            guard stage == .uso else { throw TrainingError("reward.mode \(config.reward.mode.rawValue) applies to stage uso only, not \(stage.rawValue)") }
+            if config.reward.mode == .dedicated {
+                guard let world, let layout, !layout.rewardRanks.isEmpty else {
+                    throw TrainingError("reward.mode = \"dedicated\" needs cluster.reward_ranks > 0 (it is \(config.cluster.rewardRanks))")
+                }
+                rewardClient = RewardClient(world: world, rewardRanks: layout.rewardRanks, trainer: trainers.rank,
+                                            deadline: config.reward.deadlineMs / 1000)
+            }
+        }
+        self.rewardClient = rewardClient
+
         // Model and trainable set.
         let program: StageProgram
         switch stage {
@@ -89,8 +109,21 @@ public final class Trainer {
                 store.allocateGradients(where: DiffusionProgram.trainable(kind), completion: { model.milestone(of: $0.name) })
                 let timesteps: FlowMatching.Timesteps = config.flow.timesteps == .shifted
                     ? .shifted : .logitNormal(mean: config.flow.logitMean, std: config.flow.logitStd)
+                var rewardStep: StyleRewardStep? = nil
+                if config.reward.mode != .off {
+                    let service: StyleRewardStep.Service
+                    if let rewardClient {
+                        service = .dedicated(rewardClient)
+                    } else {
+                        service = .colocated(StyleReward(csd: try Self.loadCSD(config)))
+                    }
+                    rewardStep = StyleRewardStep(model: model, service: service,
+                                                 loss: config.reward.omega == .hinge ? .hinge(tau: Float(config.reward.tau)) : .oneMinus,
+                                                 weight: Float(config.reward.weight), startStep: config.reward.startStep)
+                }
                 program = DiffusionProgram(kind: kind, model: model, store: store, flow: FlowMatching(seed: seed, timesteps: timesteps),
-                                           seed: seed, promptDropout: config.data.promptDropout, guidance: Float(config.flow.guidance))
+                                           seed: seed, promptDropout: config.data.promptDropout, guidance: Float(config.flow.guidance),
+                                           reward: rewardStep)
             }
         }
         self.program = program
@@ -141,6 +174,22 @@ public final class Trainer {
 
     deinit { loader.stop() }
 
+    /// The CSD model named by reward.csd_weights, loaded (for colocated rewards and for reward ranks).
+    public static func loadCSD(_ config: RunConfig) throws -> CSDModel {
+        guard !config.reward.csdWeights.isEmpty else {
+            throw TrainingError("reward.csd_weights is empty: name the csd stage's weights folder (it holds csd.safetensors)")
+        }
+        let preset: ModelPreset = config.run.preset == .tiny ? .tiny : .small
+        let csd = CSDModel(config: preset.config)
+        csd.allocate(seed: 0)
+        let path = (config.reward.csdWeights as NSString).appendingPathComponent(ModelWeights.fileName(.csd))
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TrainingError("reward.csd_weights \(config.reward.csdWeights) holds no csd.safetensors")
+        }
+        try ModelWeights.load(csd.registry.parameters(in: .csd), from: path)
+        return csd
+    }
+
     /// Loads every group file present in `folder` (strictly: each file must hold exactly its
     /// group's keys and shapes). An empty folder name loads nothing.
     static func loadWeights(_ folder: String, into registries: [ParameterRegistry]) throws {
@@ -167,7 +216,10 @@ public final class Trainer {
     public func run() throws -> [StepMetrics] {
         var history: [StepMetrics] = []
         let micro = config.data.microBatch
+        let diffusion = program as? DiffusionProgram
         while step < config.run.steps {
+            diffusion?.currentStep = step
+            let missesBefore = rewardClient?.stats.missed ?? 0
             let stepStart = now()
             var times = StepTimes()
             let batch = try loader.next()
@@ -190,11 +242,16 @@ public final class Trainer {
             times.syncWait = sync.lastExposedSeconds
 
             // Loss sums per task, over all trainers.
-            var sums = [Double](repeating: 0, count: 2 * tasks.count)
+            // Per task: loss sum and count; then reward sum, reward count and deadline misses.
+            var sums = [Double](repeating: 0, count: 2 * tasks.count + 3)
             for l in losses {
                 if let k = tasks.firstIndex(of: l.task) { sums[2 * k] += l.loss; sums[2 * k + 1] += 1 }
+                if let r = l.reward { sums[2 * tasks.count] += r; sums[2 * tasks.count + 1] += 1 }
             }
+            sums[2 * tasks.count + 2] = Double((rewardClient?.stats.missed ?? 0) - missesBefore)
             try communicator.allreduce(inPlace: &sums, op: .sum)
+            let rewardSum = sums[2 * tasks.count], rewardCount = Int(sums[2 * tasks.count + 1]), misses = Int(sums[2 * tasks.count + 2])
+            sums.removeLast(3)
             let totalLoss = stride(from: 0, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] }
             let count = Int(stride(from: 1, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] })
 
@@ -208,7 +265,7 @@ public final class Trainer {
                 optimizer.update(lr: lr)
             }
             times.optimizer = seconds(since: t0)
-            var worst = [times.dataWait, times.forward, times.backward, times.syncWait, times.optimizer, seconds(since: stepStart)]
+            var worst = [times.dataWait, times.forward, times.backward, times.syncWait, times.optimizer, seconds(since: stepStart), times.rewardWait]
             try communicator.allreduce(inPlace: &worst, op: .max)
             var byTask: [String: Double] = [:], samplesByTask: [String: Int] = [:]
             for (k, t) in tasks.enumerated() where sums[2 * k + 1] > 0 {
@@ -218,8 +275,10 @@ public final class Trainer {
             let m = StepMetrics(step: step, epoch: batch.cursor.epoch, loss: totalLoss / Double(max(count, 1)), lossByTask: byTask,
                                 samplesByTask: samplesByTask, lr: lr, gradNorm: norm, samples: count,
                                 samplesPerSecond: Double(count) / max(worst[5], 1e-9),
-                                time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4]),
-                                stepSeconds: worst[5], skipped: !finite)
+                                time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4],
+                                                rewardWait: worst[6]),
+                                stepSeconds: worst[5], skipped: !finite, reward: rewardCount > 0 ? rewardSum / Double(rewardCount) : nil,
+                                rewardSamples: rewardCount, rewardMisses: misses)
             history.append(m)
             if let metrics, step % config.run.logEvery == 0 || step + 1 == config.run.steps {
                 try metrics.write(m)
@@ -237,6 +296,7 @@ public final class Trainer {
             }
         }
         loader.stop()
+        try rewardClient?.finish()
         return history
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Comm
 import Config
 import Foundation
+import Reward
 import Training
 
 /// `uso train`: the main job, started on every rank by mpirun.
@@ -83,8 +84,8 @@ struct TrainCommand: ParsableCommand {
             let roles = try RoleCommunicators(world: runtime.world, rewardRanks: runConfig.cluster.rewardRanks,
                                               placement: runConfig.cluster.placement == .tail ? .tail : .spread)
             if let trainers = roles.trainers {
-                let trainer = try Trainer(config: runConfig, trainers: trainers, resume: resume != nil,
-                                          progress: MetricsWriter.ProgressStyle(rawValue: progress)!)
+                let trainer = try Trainer(config: runConfig, trainers: trainers, world: runtime.world, layout: roles.layout,
+                                          resume: resume != nil, progress: MetricsWriter.ProgressStyle(rawValue: progress)!)
                 if trainers.rank == 0 && resume == nil {
                     let text = try String(contentsOfFile: configPath, encoding: .utf8)
                     try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
@@ -95,8 +96,21 @@ struct TrainCommand: ParsableCommand {
                 if trainers.rank == 0 {
                     print("uso train: wrote \(trainer.runFolder)/weights, \(trainer.runFolder)/metrics.jsonl, \(trainer.runFolder)/state")
                 }
-            } else if roles.rewards?.rank == 0 {
-                print("uso train: \(roles.layout.rewardRanks.count) reward rank(s) wait: the style reward is not served yet")
+            } else if let rewards = roles.rewards {
+                if runConfig.reward.mode == .dedicated {
+                    let server = RewardServer(world: runtime.world, trainers: roles.layout.trainerRanks.count,
+                                              reward: StyleReward(csd: try Trainer.loadCSD(runConfig)))
+                    let stats = try server.serve()
+                    let all = try rewards.gather([Double(stats.requests), stats.busySeconds, stats.wallSeconds], root: 0)
+                    if let all {
+                        let line = all.enumerated().map { k, v in
+                            String(format: "reward rank %d: %d requests, busy %.1f%% of %.1f s", k, Int(v[0]), 100 * v[1] / max(v[2], 1e-9), v[2])
+                        }.joined(separator: "; ")
+                        print("uso train: \(line)")
+                    }
+                } else if rewards.rank == 0 {
+                    print("uso train: \(roles.layout.rewardRanks.count) reward rank(s) idle: reward.mode is \(runConfig.reward.mode.rawValue)")
+                }
             }
             try runtime.world.barrier()
         }

@@ -50,15 +50,12 @@ if layout.role(of: world.rank) == .reward {
     let client = RewardClient(world: world, rewardRanks: layout.rewardRanks, trainer: trainer, deadline: 0.03 * Double(perServer) + 0.01)
     var misapplied: String? = nil
     var pending: [(Int64, Int)] = []
-    let gradient = UnsafeMutablePointer<Float>.allocate(capacity: n)
-    defer { gradient.deallocate() }
+    let gradient = Tensor(zeros: [n])
     func check(_ id: Int64, _ k: Int) throws {
         guard let reply = try client.reply(to: id) else { return }
-        let img = image(UInt64(trainer), k), ref = image(999, k % 5)
-        let r = img.withUnsafeBufferPointer { i in ref.withUnsafeBufferPointer { s in
-            reward.reward(image: i.baseAddress!, styleImage: s.baseAddress!, styleID: Int64(k % 5), gradient: gradient)
-        } }
-        let g = Array(UnsafeBufferPointer(start: gradient, count: n))
+        let img = Tensor(shape: [n], values: image(UInt64(trainer), k)), ref = Tensor(shape: [n], values: image(999, k % 5))
+        let r = reward.reward(image: img.data, styleImage: ref.data, styleID: Int64(k % 5), gradient: gradient.data)
+        let g = gradient.toArray()
         if (reply.requestID != id || reply.reward != r || reply.gradient != g) && misapplied == nil {
             misapplied = "request \(k): reply \(reply.requestID) r \(reply.reward), recomputed \(r)"
         }
