@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Reward", dependencies: ["Comm", "TensorCore", "USOModel"]),
         .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
-        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config"]),
+        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config", "Reward"]),
         .executableTarget(
             name: "uso",
             dependencies: [

@@ -23,6 +23,9 @@ public final class DiffusionProgram: StageProgram {
     public let reward: StyleRewardStep?
     /// The step being run (the reward's lambda and its request rotation depend on it).
     public var currentStep = 0
+    /// Where in its micro-batch this trainer starts (its trainer index): with dedicated reward
+    /// ranks, trainers then send their requests at different moments instead of in bursts.
+    public var pipelinePhase = 0
     let seed: UInt64
 
     final class SampleSlot {
@@ -84,7 +87,11 @@ public final class DiffusionProgram: StageProgram {
         var previous: SampleSlot?
         // One-deep pipeline: sample k's forward (and its reward request) before sample k-1's
         // backward, so a reward rank scores k-1 while this trainer computes k.
-        for (k, s) in samples.enumerated() {
+        let staggered: Bool
+        if case .dedicated = reward?.service { staggered = true } else { staggered = false }
+        let offset = staggered && !samples.isEmpty ? pipelinePhase % samples.count : 0
+        for k in 0..<samples.count {
+            let s = samples[samples.startIndex + (k + offset) % samples.count]
             let slot = slots[k % 2]
             try forward(s, epoch: epoch, globalBatch: globalBatch, microBatch: k, lambda: lambda, into: slot, times: &times)
             if let p = previous { losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times)) }

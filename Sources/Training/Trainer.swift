@@ -217,6 +217,7 @@ public final class Trainer {
         var history: [StepMetrics] = []
         let micro = config.data.microBatch
         let diffusion = program as? DiffusionProgram
+        diffusion?.pipelinePhase = communicator.rank
         while step < config.run.steps {
             diffusion?.currentStep = step
             let missesBefore = rewardClient?.stats.missed ?? 0

@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
             Each benchmark measures its alternatives interleaved in one run and reports ratios, \
             because these machines are shared and noisy: compare within a run, not across runs.
             """,
-        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self, BenchSyncCommand.self]
+        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self, BenchSyncCommand.self, BenchRewardCommand.self]
     )
 }
 
@@ -180,6 +180,66 @@ struct BenchSyncCommand: ParsableCommand {
             print(table.lines().joined(separator: "\n"))
             if let overlap = rows.first(where: { $0.variant == "overlap" }), let one = rows.first(where: { $0.variant == "one trainer" }) {
                 print(String(format: "weak scaling: step at %d ranks / step on one trainer = %.3f", world.size, overlap.stepSeconds / one.stepSeconds))
+            }
+        }
+    }
+}
+
+/// `uso bench reward`: the cost of the style reward, dedicated, colocated and off.
+struct BenchRewardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reward",
+        abstract: "Step time of stage uso with the style reward on a reward rank, without it, and computed by the trainer.",
+        discussion: """
+            Run with 2 ranks: rank 0 trains, rank 1 serves rewards (dedicated) or waits. Variants \
+            alternate in rounds. Reports the median step time of each, the trainer's time waiting \
+            for rewards, the samples that got a reward per step, and the reward rank's busy \
+            fraction. Needs a base run's weights and a csd run's weights.
+
+            Example:
+              Cluster/launch-local.sh -np 2 uso bench reward --data runs/demo/data/triplets \\
+                  --weights runs/demo/base/weights --csd runs/demo/csd/weights
+            """
+    )
+
+    @Option(help: ArgumentHelp("A triplet set at the preset's size.", valueName: "dir")) var data: String
+    @Option(help: ArgumentHelp("Weights to start from (a base run's weights/).", valueName: "dir")) var weights: String
+    @Option(help: ArgumentHelp("The CSD model's weights (a csd run's weights/).", valueName: "dir")) var csd: String
+    @Option(help: "tiny or small.") var preset: String = "small"
+    @Option(help: "Samples per step.") var batch: Int = 4
+    @Option(help: "Steps per measurement (the first is left out).") var steps: Int = 8
+    @Option(help: "Rounds over the variants.") var rounds: Int = 3
+
+    func validate() throws {
+        guard preset == "tiny" || preset == "small" else { throw ValidationError("--preset must be tiny or small") }
+        guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
+    }
+
+    func run() throws {
+        try MPIJob.run("bench reward") { runtime in
+            guard runtime.world.size >= 2 else {
+                throw ValidationError("uso bench reward needs 2 ranks (mpirun -np 2): a trainer and a reward rank")
+            }
+            var c = RunConfig()
+            c.run.stage = .uso
+            c.run.preset = preset == "tiny" ? .tiny : .small
+            c.run.initWeights = weights
+            c.data.path = data
+            c.data.globalBatch = batch
+            c.reward.csdWeights = csd
+            c.reward.startStep = 0
+            let rows = try RewardBenchmark(world: runtime.world, base: c, steps: steps, rounds: rounds).run()
+            guard runtime.world.rank == 0 else { return }
+            print("uso bench reward: stage uso, preset \(preset), \(batch) samples per step, \(rounds) rounds of \(steps) steps; "
+                  + "1 trainer, \(runtime.world.size - 1) reward rank(s)")
+            let table = TextTable(header: ["reward", "step ms", "reward wait ms", "rewarded samples/step", "reward rank busy"], rows: rows.map { r in
+                [r.variant, String(format: "%.1f", r.stepSeconds * 1e3), String(format: "%.2f", r.rewardWaitSeconds * 1e3),
+                 String(format: "%.1f", r.rewardSamplesPerStep), r.rewardRankBusy.map { String(format: "%.1f%%", $0 * 100) } ?? "-"]
+            })
+            print(table.lines().joined(separator: "\n"))
+            if let d = rows.first(where: { $0.variant == "dedicated" }), let off = rows.first(where: { $0.variant == "off" }),
+               let col = rows.first(where: { $0.variant == "colocated" }) {
+                print(String(format: "dedicated / off = %.3f; colocated / off = %.3f", d.stepSeconds / off.stepSeconds, col.stepSeconds / off.stepSeconds))
             }
         }
     }
