@@ -51,6 +51,20 @@ public final class Trainer {
         let modelConfig = preset.config
         let seed = UInt64(config.run.seed)
 
+        // The style reward.
+        var rewardClient: RewardClient? = nil
+        if config.reward.mode != .off {
+            guard stage == .uso else { throw TrainingError("reward.mode \(config.reward.mode.rawValue) applies to stage uso only, not \(stage.rawValue)") }
+            if config.reward.mode == .dedicated {
+                guard let world, let layout, !layout.rewardRanks.isEmpty else {
+                    throw TrainingError("reward.mode = \"dedicated\" needs cluster.reward_ranks > 0 (it is \(config.cluster.rewardRanks))")
+                }
+                rewardClient = RewardClient(world: world, rewardRanks: layout.rewardRanks, trainer: trainers.rank,
+                                            deadline: config.reward.deadlineMs / 1000)
+            }
+        }
+        self.rewardClient = rewardClient
+
         // Data.
         let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
         let dataPath = config.data.path.isEmpty ? "data/\(defaultSet)" : config.data.path
@@ -70,20 +84,6 @@ public final class Trainer {
             throw TrainingError("data.global_batch \(config.data.globalBatch) is smaller than the \(trainers.size) trainers: every trainer needs a sample")
         }
         plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
-
-        // The style reward.
-        var rewardClient: RewardClient? = nil
-        if config.reward.mode != .off {
-            guard stage == .uso else { throw TrainingError("reward.mode \(config.reward.mode.rawValue) applies to stage uso only, not \(stage.rawValue)") }
-            if config.reward.mode == .dedicated {
-                guard let world, let layout, !layout.rewardRanks.isEmpty else {
-                    throw TrainingError("reward.mode = \"dedicated\" needs cluster.reward_ranks > 0 (it is \(config.cluster.rewardRanks))")
-                }
-                rewardClient = RewardClient(world: world, rewardRanks: layout.rewardRanks, trainer: trainers.rank,
-                                            deadline: config.reward.deadlineMs / 1000)
-            }
-        }
-        self.rewardClient = rewardClient
 
         // Model and trainable set.
         let program: StageProgram

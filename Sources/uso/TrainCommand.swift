@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
             if markdown {
                 print(RunConfig.keys.renderedAsMarkdown())
             } else {
-                print("Keys of a run config (TOML tables [cluster], [run], [data], [optim], [flow], [sync], [csd]):\n")
+                print("Keys of a run config (TOML tables [cluster], [run], [data], [optim], [flow], [sync], [csd], [reward]):\n")
                 print(RunConfig.keys.renderedAsText())
             }
             return
