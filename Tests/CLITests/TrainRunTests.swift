@@ -70,7 +70,7 @@ struct TrainRunTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/straight/weights").sorted()
         #expect(files.contains("dit_lora.safetensors") && files.contains("projector.safetensors") && files.contains("base.safetensors"))
         let m = try metrics("\(dir.path)/straight").last!
-        #expect(Set((m["time"] as! [String: Double]).keys) == ["data_wait", "forward", "backward", "sync_wait", "optimizer"])
+        #expect(Set((m["time"] as! [String: Double]).keys) == ["data_wait", "forward", "backward", "sync_wait", "optimizer", "reward_wait"])
         #expect((m["loss_by_task"] as! [String: Double]).keys.allSatisfy { ["subject+style", "style", "subject", "text"].contains($0) })
     }
 
