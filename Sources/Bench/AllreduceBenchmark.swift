@@ -109,20 +109,14 @@ public struct AllreduceBenchmark {
         // An iteration lasts as long as its slowest rank.
         try comm.allreduce(inPlace: &allreduceTimes, op: .max)
         try comm.allreduce(inPlace: &localTimes, op: .max)
-        let seconds = Self.median(allreduceTimes)
-        let localSeconds = Self.median(localTimes)
+        let seconds = median(allreduceTimes)
+        let localSeconds = median(localTimes)
         let bytes = Double(count * 4)
         let n = Double(comm.size)
         let algbw = bytes / seconds / 1e9
         return Row(bytes: count * 4, iterations: iterations, seconds: seconds, algbwGBs: algbw,
                    busbwGBs: algbw * 2 * (n - 1) / n, localSeconds: localSeconds,
                    localGBs: bytes / localSeconds / 1e9)
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        guard !s.isEmpty else { return .nan }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     /// The results as a terminal table.

@@ -42,7 +42,6 @@ public struct RewardBenchmark {
                 if let trainerComm {
                     let trainer = try Trainer(config: c, trainers: trainerComm, world: world, layout: layout, quiet: true, progress: .none)
                     let h = Array(try trainer.run().dropFirst())
-                    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
                     var busy: Double? = nil
                     if mode == .dedicated {
                         // Every reward rank reports its busy fraction.
@@ -63,7 +62,6 @@ public struct RewardBenchmark {
         guard world.rank == 0 else { return [] }
         return ["dedicated", "off", "colocated"].map { name in
             let s = samples[name]!
-            func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
             let busy = s.compactMap(\.3)
             return Row(variant: name, stepSeconds: median(s.map(\.0)), rewardWaitSeconds: median(s.map(\.1)),
                        rewardSamplesPerStep: median(s.map(\.2)), rewardRankBusy: busy.isEmpty ? nil : median(busy))

@@ -121,11 +121,6 @@ public struct StepBenchmark {
                       ratio: rate / gemm, sinks: sinks, blasThreads: BLASRuntime.threadCount)
     }
 
-    func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     public static func render(_ r: Result) -> String {
         var lines = [
             "uso bench step: preset \(r.preset), stage \(r.stage), one sample of \(r.tokens) joint tokens, \(r.blasThreads) BLAS thread(s)",

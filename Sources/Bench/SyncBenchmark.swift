@@ -38,8 +38,8 @@ public struct SyncBenchmark {
         let history = try trainer.run()
         // The first step warms caches and the loader: leave it out.
         let kept = history.dropFirst()
-        let step = kept.map(\.stepSeconds).sorted()[kept.count / 2]
-        let wait = kept.map(\.time.syncWait).sorted()[kept.count / 2]
+        let step = median(kept.map(\.stepSeconds))
+        let wait = median(kept.map(\.time.syncWait))
         if comm.rank == 0 { try? FileManager.default.removeItem(atPath: c.run.out) }
         return (step, wait, trainer.sync.buckets.count)
     }
@@ -56,7 +56,6 @@ public struct SyncBenchmark {
             if let alone { samples["one trainer", default: []].append(try measure(alone, strategy: .none)) }
             try world.barrier()
         }
-        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         var rows: [Row] = []
         for name in variants.map(\.0) + (world.rank == 0 ? ["one trainer"] : []) {
             guard let s = samples[name] else { continue }
