@@ -35,15 +35,15 @@ public struct RunSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        stage = try r.choice("stage", default: .uso)
-        preset = try r.choice("preset", default: .small)
-        out = try r.string("out", default: "")
-        seed = try r.int("seed", default: 42, in: 0...(1 << 62))
-        steps = try r.int("steps", default: 1000, in: 1...Int(Int32.max))
-        initWeights = try r.string("init_weights", default: "")
-        logEvery = try r.int("log_every", default: 1, in: 1...Int(Int32.max))
-        saveEvery = try r.int("save_every", default: 0, in: 0...Int(Int32.max))
-        checksumEvery = try r.int("checksum_every", default: 50, in: 0...Int(Int32.max))
+        stage = try r.choice("stage", default: stage)
+        preset = try r.choice("preset", default: preset)
+        out = try r.string("out", default: out)
+        seed = try r.int("seed", default: seed, in: 0...(1 << 62))
+        steps = try r.int("steps", default: steps, in: 1...Int(Int32.max))
+        initWeights = try r.string("init_weights", default: initWeights)
+        logEvery = try r.int("log_every", default: logEvery, in: 1...Int(Int32.max))
+        saveEvery = try r.int("save_every", default: saveEvery, in: 0...Int(Int32.max))
+        checksumEvery = try r.int("checksum_every", default: checksumEvery, in: 0...Int(Int32.max))
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -75,12 +75,12 @@ public struct DataSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        path = try r.string("path", default: "")
-        globalBatch = try r.int("global_batch", default: 8, in: 1...1_000_000)
-        microBatch = try r.int("micro_batch", default: 0, in: 0...1_000_000)
-        conditionDropout = try r.double("condition_dropout", default: 0.25, in: 0...0.5)
-        promptDropout = try r.double("prompt_dropout", default: 0.1, in: 0...1)
-        prefetch = try r.int("prefetch", default: 2, in: 1...16)
+        path = try r.string("path", default: path)
+        globalBatch = try r.int("global_batch", default: globalBatch, in: 1...1_000_000)
+        microBatch = try r.int("micro_batch", default: microBatch, in: 0...1_000_000)
+        conditionDropout = try r.double("condition_dropout", default: conditionDropout, in: 0...0.5)
+        promptDropout = try r.double("prompt_dropout", default: promptDropout, in: 0...1)
+        prefetch = try r.int("prefetch", default: prefetch, in: 1...16)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -117,15 +117,15 @@ public struct OptimSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        lr = try r.double("lr", default: 1e-4, in: 1e-12...10)
-        beta1 = try r.double("beta1", default: 0.9, in: 0...0.999999)
-        beta2 = try r.double("beta2", default: 0.999, in: 0...0.9999999)
-        eps = try r.double("eps", default: 1e-8, in: 1e-20...1)
-        weightDecay = try r.double("weight_decay", default: 0.01, in: 0...10)
-        gradClip = try r.double("grad_clip", default: 1.0, in: 0...1e9)
-        warmupSteps = try r.int("warmup_steps", default: 0, in: 0...Int(Int32.max))
-        schedule = try r.choice("schedule", default: .constant)
-        minLR = try r.double("min_lr", default: 0, in: 0...10)
+        lr = try r.double("lr", default: lr, in: 1e-12...10)
+        beta1 = try r.double("beta1", default: beta1, in: 0...0.999999)
+        beta2 = try r.double("beta2", default: beta2, in: 0...0.9999999)
+        eps = try r.double("eps", default: eps, in: 1e-20...1)
+        weightDecay = try r.double("weight_decay", default: weightDecay, in: 0...10)
+        gradClip = try r.double("grad_clip", default: gradClip, in: 0...1e9)
+        warmupSteps = try r.int("warmup_steps", default: warmupSteps, in: 0...Int(Int32.max))
+        schedule = try r.choice("schedule", default: schedule)
+        minLR = try r.double("min_lr", default: minLR, in: 0...10)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -154,10 +154,10 @@ public struct FlowSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        timesteps = try r.choice("timesteps", default: .shifted)
-        logitMean = try r.double("logit_mean", default: 0)
-        logitStd = try r.double("logit_std", default: 1, in: 1e-6...100)
-        guidance = try r.double("guidance", default: 1)
+        timesteps = try r.choice("timesteps", default: timesteps)
+        logitMean = try r.double("logit_mean", default: logitMean)
+        logitStd = try r.double("logit_std", default: logitStd, in: 1e-6...100)
+        guidance = try r.double("guidance", default: guidance)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -186,8 +186,8 @@ public struct SyncSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        strategy = try r.choice("strategy", default: .overlap)
-        bucketMiB = try r.double("bucket_mib", default: 2, in: 0.001...1024)
+        strategy = try r.choice("strategy", default: strategy)
+        bucketMiB = try r.double("bucket_mib", default: bucketMiB, in: 0.001...1024)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -204,7 +204,7 @@ public struct CSDSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        temperature = try r.double("temperature", default: 0.1, in: 1e-4...100)
+        temperature = try r.double("temperature", default: temperature, in: 1e-4...100)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -243,13 +243,13 @@ public struct RewardSection: Sendable, Equatable {
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        mode = try r.choice("mode", default: .off)
-        csdWeights = try r.string("csd_weights", default: "")
-        startStep = try r.int("start_step", default: 0, in: 0...Int(Int32.max))
-        weight = try r.double("weight", default: 1, in: 0...1e6)
-        omega = try r.choice("omega", default: .oneMinus)
-        tau = try r.double("tau", default: 0.5, in: -1...1)
-        deadlineMs = try r.double("deadline_ms", default: 5000, in: 1...1e9)
+        mode = try r.choice("mode", default: mode)
+        csdWeights = try r.string("csd_weights", default: csdWeights)
+        startStep = try r.int("start_step", default: startStep, in: 0...Int(Int32.max))
+        weight = try r.double("weight", default: weight, in: 0...1e6)
+        omega = try r.choice("omega", default: omega)
+        tau = try r.double("tau", default: tau, in: -1...1)
+        deadlineMs = try r.double("deadline_ms", default: deadlineMs, in: 1...1e9)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
