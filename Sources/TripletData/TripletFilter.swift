@@ -48,8 +48,7 @@ public final class EncoderScorer: TripletScorer {
         features(pixels, resolution: resolution)
         let n = encoder.config.tokens, e = encoder.config.width
         let f = activations.layerOutput(early)
-        var mean = [Double](repeating: 0, count: e)
-        for t in 0..<n { for j in 0..<e { mean[j] += Double(f[t * e + j]) / Double(n) } }
+        let mean = tokenMean(f)
         var cov = [Double](repeating: 0, count: e * e)
         for t in 0..<n {
             for i in 0..<e {
@@ -62,11 +61,15 @@ public final class EncoderScorer: TripletScorer {
 
     func subjectDescriptor(_ pixels: [UInt8], resolution: Int) -> [Double] {
         features(pixels, resolution: resolution)
+        return tokenMean(activations.layerOutput(deep))
+    }
+
+    /// The mean over tokens of one layer's features: (tokens, width) -> (width).
+    func tokenMean(_ f: UnsafePointer<Float>) -> [Double] {
         let n = encoder.config.tokens, e = encoder.config.width
-        let f = activations.layerOutput(deep)
-        var pooled = [Double](repeating: 0, count: e)
-        for t in 0..<n { for j in 0..<e { pooled[j] += Double(f[t * e + j]) / Double(n) } }
-        return pooled
+        var mean = [Double](repeating: 0, count: e)
+        for t in 0..<n { for j in 0..<e { mean[j] += Double(f[t * e + j]) / Double(n) } }
+        return mean
     }
 
     static func cosine(_ a: [Double], _ b: [Double]) -> Double {
