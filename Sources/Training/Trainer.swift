@@ -6,6 +6,16 @@ import TensorCore
 import TripletData
 import USOModel
 
+extension RunSection.Preset {
+    /// The model preset that `run.preset` names.
+    public var model: ModelPreset {
+        switch self {
+        case .tiny: .tiny
+        case .small: .small
+        }
+    }
+}
+
 /// A training failure that names what is wrong (a stage without data of the right kind,
 /// trainers whose weights diverged, ...).
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
@@ -33,11 +43,13 @@ public final class Trainer {
     public private(set) var step = 0
     var isCoordinator: Bool { communicator.rank == 0 }
 
-    /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
-    /// `config.run.out` from its saved state.
     /// The reward client of dedicated ASR, if any.
     let rewardClient: RewardClient?
+    /// USO_FAULT_DIVERGE=TRAINER:STEP, parsed once (see `injectDivergenceForTests`).
+    let faultDiverge: (trainer: Int, step: Int)?
 
+    /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
+    /// `config.run.out` from its saved state.
     /// `syncOverride` replaces the config's sync strategy (benchmarks: `.none`). `world` and
     /// `layout` are needed for dedicated reward ranks (`reward.mode = "dedicated"`).
     public init(config: RunConfig, trainers: Communicator, world: Communicator? = nil, layout: RankLayout? = nil,
@@ -47,7 +59,7 @@ public final class Trainer {
         communicator = trainers
         let stage = config.run.stage
         runFolder = config.run.out.isEmpty ? "runs/\(stage.rawValue)" : config.run.out
-        let preset: ModelPreset = config.run.preset == .tiny ? .tiny : .small
+        let preset = config.run.preset.model
         let modelConfig = preset.config
         let seed = UInt64(config.run.seed)
 
@@ -64,6 +76,8 @@ public final class Trainer {
             }
         }
         self.rewardClient = rewardClient
+        let fault = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"]?.split(separator: ":").compactMap { Int($0) }
+        faultDiverge = fault?.count == 2 ? (fault![0], fault![1]) : nil
 
         // Data.
         let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
@@ -179,8 +193,7 @@ public final class Trainer {
         guard !config.reward.csdWeights.isEmpty else {
             throw TrainingError("reward.csd_weights is empty: name the csd stage's weights folder (it holds csd.safetensors)")
         }
-        let preset: ModelPreset = config.run.preset == .tiny ? .tiny : .small
-        let csd = CSDModel(config: preset.config)
+        let csd = CSDModel(config: config.run.preset.model.config)
         csd.allocate(seed: 0)
         let path = (config.reward.csdWeights as NSString).appendingPathComponent(ModelWeights.fileName(.csd))
         guard FileManager.default.fileExists(atPath: path) else {
@@ -304,9 +317,8 @@ public final class Trainer {
     /// Fault injection for tests: with USO_FAULT_DIVERGE=TRAINER:STEP in the environment,
     /// that trainer nudges one trainable weight after that step, as a silent corruption would.
     func injectDivergenceForTests() {
-        guard let spec = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"] else { return }
-        let parts = spec.split(separator: ":").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] == communicator.rank, parts[1] == step, let p = optimizer.store.trainable.first else { return }
+        guard let fault = faultDiverge, fault.trainer == communicator.rank, fault.step == step,
+              let p = optimizer.store.trainable.first else { return }
         p.data[0] += 1e-3
     }
 

@@ -5,6 +5,9 @@ import USOModel
 import Config
 import Diagnostics
 
+/// `--preset tiny|small` for the benchmarks that train (parsed and checked by ArgumentParser).
+extension RunSection.Preset: ExpressibleByArgument {}
+
 /// `uso bench`: measurements of this machine and this code, for the README's Performance section.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -141,7 +144,7 @@ struct BenchSyncCommand: ParsableCommand {
     var stage: String = "base"
 
     @Option(help: "tiny or small.")
-    var preset: String = "small"
+    var preset: RunSection.Preset = .small
 
     @Option(help: "Samples per trainer per step.")
     var batch: Int = 4
@@ -157,7 +160,6 @@ struct BenchSyncCommand: ParsableCommand {
 
     func validate() throws {
         guard stage == "base" || stage == "uso" else { throw ValidationError("--stage must be base or uso") }
-        guard preset == "tiny" || preset == "small" else { throw ValidationError("--preset must be tiny or small") }
         guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
     }
 
@@ -165,7 +167,7 @@ struct BenchSyncCommand: ParsableCommand {
         try MPIJob.run("bench sync") { runtime in
             var c = RunConfig()
             c.run.stage = stage == "base" ? .base : .uso
-            c.run.preset = preset == "tiny" ? .tiny : .small
+            c.run.preset = preset
             c.data.path = (data as NSString).appendingPathComponent(stage == "base" ? "pairs" : "triplets")
             c.sync.bucketMiB = bucketMib
             let world = runtime.world
@@ -205,13 +207,12 @@ struct BenchRewardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A triplet set at the preset's size.", valueName: "dir")) var data: String
     @Option(help: ArgumentHelp("Weights to start from (a base run's weights/).", valueName: "dir")) var weights: String
     @Option(help: ArgumentHelp("The CSD model's weights (a csd run's weights/).", valueName: "dir")) var csd: String
-    @Option(help: "tiny or small.") var preset: String = "small"
+    @Option(help: "tiny or small.") var preset: RunSection.Preset = .small
     @Option(help: "Samples per step.") var batch: Int = 4
     @Option(help: "Steps per measurement (the first is left out).") var steps: Int = 8
     @Option(help: "Rounds over the variants.") var rounds: Int = 3
 
     func validate() throws {
-        guard preset == "tiny" || preset == "small" else { throw ValidationError("--preset must be tiny or small") }
         guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
     }
 
@@ -222,7 +223,7 @@ struct BenchRewardCommand: ParsableCommand {
             }
             var c = RunConfig()
             c.run.stage = .uso
-            c.run.preset = preset == "tiny" ? .tiny : .small
+            c.run.preset = preset
             c.run.initWeights = weights
             c.data.path = data
             c.data.globalBatch = batch
