@@ -17,7 +17,8 @@ public final class DiffusionProgram: StageProgram {
     let flow: FlowMatching
     let encoder: ConditionEncoder
     let noise: Tensor
-    /// Two sets of per-sample state: sample k's forward runs while sample k-1's reward is computed.
+    /// Per-sample state. With dedicated reward ranks two sets, a one-deep pipeline: sample k's
+    /// forward runs while a reward rank scores sample k-1. Otherwise one set (forward, then backward).
     let slots: [SampleSlot]
     /// The style reward (stage uso with ASR), or nil.
     public let reward: StyleRewardStep?
@@ -59,7 +60,9 @@ public final class DiffusionProgram: StageProgram {
         encoder = ConditionEncoder(model: model)
         let c = model.config
         noise = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
-        slots = [SampleSlot(model, reward: reward), SampleSlot(model, reward: reward)]
+        let pipelined: Bool
+        if case .dedicated = reward?.service { pipelined = true } else { pipelined = false }
+        slots = (0..<(pipelined ? 2 : 1)).map { _ in SampleSlot(model, reward: reward) }
     }
 
     /// Stage base trains the DiT's own weights; stage uso its LoRA and the projector.
@@ -84,20 +87,26 @@ public final class DiffusionProgram: StageProgram {
         var losses: [SampleLoss] = []
         losses.reserveCapacity(samples.count)
         let lambda = reward?.lambda(step: currentStep) ?? 0
-        var previous: SampleSlot?
-        // One-deep pipeline: sample k's forward (and its reward request) before sample k-1's
-        // backward, so a reward rank scores k-1 while this trainer computes k.
-        let staggered: Bool
-        if case .dedicated = reward?.service { staggered = true } else { staggered = false }
-        let offset = staggered && !samples.isEmpty ? pipelinePhase % samples.count : 0
+        // With two slots, sample k's forward (and its reward request) runs before sample k-1's
+        // backward, so a reward rank scores k-1 while this trainer computes k; trainers start
+        // at different samples so that their requests do not arrive in bursts.
+        let pipelined = slots.count > 1
+        let offset = pipelined && !samples.isEmpty ? pipelinePhase % samples.count : 0
+        var pending: [SampleSlot] = []  // forwards whose backward has not run, oldest first
         for k in 0..<samples.count {
             let s = samples[samples.startIndex + (k + offset) % samples.count]
-            let slot = slots[k % 2]
+            let slot = slots[k % slots.count]
             try forward(s, epoch: epoch, globalBatch: globalBatch, microBatch: k, lambda: lambda, into: slot, times: &times)
-            if let p = previous { losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times)) }
-            previous = slot
+            pending.append(slot)
+            if pending.count == slots.count && k + 1 < samples.count {
+                losses.append(try backward(pending.removeFirst(), lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times))
+            }
         }
-        if let p = previous { losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: milestone, times: &times)) }
+        // The last backward reports the milestones that start the gradient buckets' allreduces.
+        while !pending.isEmpty {
+            let p = pending.removeFirst()
+            losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: pending.isEmpty ? milestone : nil, times: &times))
+        }
         return losses
     }
 
