@@ -22,10 +22,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CCPUID"),
 
         // Swift modules. Only Comm imports CMPI, only TensorCore imports CBLAS,
         // only HDF5Kit imports CHDF5 (TripletData and Checkpoint build on HDF5Kit).
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CCPUID"]),
         .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
         .target(name: "SafeTensors"),
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
@@ -62,6 +63,6 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
-        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "Config", "uso", "uso-comm-check"]),
+        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "Config", "TensorCore", "uso", "uso-comm-check"]),
     ]
 )

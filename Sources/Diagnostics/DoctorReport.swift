@@ -14,6 +14,10 @@ public struct RankReport: Codable, Sendable, Equatable {
     public var threadLevel: String
     public var blasThreads: Int
     public var blasCore: String
+    /// Who chose the BLAS kernels, and what OpenBLAS would have run by itself.
+    public var blasSelection: BLASCoreSelection.Report
+    /// This rank's CPU as its feature flags describe it.
+    public var cpu: String
     public var mpiLibrary: String
     public var openBLAS: String
     public var hdf5: String
@@ -41,6 +45,8 @@ public struct DoctorReport: Sendable {
             threadLevel: runtime.providedThreadLevel.description,
             blasThreads: BLASRuntime.threadCount,
             blasCore: BLASRuntime.coreName,
+            blasSelection: BLASCoreSelection.report,
+            cpu: CPUFeatures.host.description,
             mpiLibrary: firstLine(MPIRuntime.libraryVersion),
             openBLAS: BLASRuntime.configuration,
             hdf5: HDF5Library.versionString)
@@ -73,22 +79,24 @@ public struct DoctorReport: Sendable {
         return result
     }
 
-    /// The report as a terminal table.
+    /// The report as a terminal table, followed by the library versions and any warning.
     public func rendered() -> String {
         var lines: [String] = []
         lines.append("uso doctor: \(layoutSummary)")
         lines.append("")
-        let header = ["rank", "role", "host", "pid", "MPI thread level", "BLAS threads"]
+        let header = ["rank", "role", "host", "pid", "MPI thread level", "BLAS threads", "BLAS core", "chosen by"]
         let rows = ranks.map { r in
             [String(r.worldRank), r.role == RankRole.coordinator.rawValue ? "coordinator" : "\(r.role) \(r.roleIndex)",
-             r.host, String(r.pid), r.threadLevel, String(r.blasThreads)]
+             r.host, String(r.pid), r.threadLevel, String(r.blasThreads), r.blasSelection.core, r.blasSelection.source.rawValue]
         }
         lines.append(contentsOf: TextTable(header: header, rows: rows).lines())
         lines.append("")
         if let r0 = ranks.first {
             lines.append("Open MPI:  \(r0.mpiLibrary) (MPI standard \(mpiStandard); requested \(requestedThreadLevel))")
-            lines.append("OpenBLAS:  \(r0.openBLAS) (core \(r0.blasCore))")
+            lines.append("OpenBLAS:  \(r0.openBLAS) (core \(r0.blasSelection.core))")
             lines.append("HDF5:      \(r0.hdf5)")
+            lines.append("CPU:       \(r0.cpu)")
+            lines.append("BLAS core: " + Self.explain(r0.blasSelection))
         }
         let mismatches = versionMismatches
         if mismatches.isEmpty {
@@ -97,12 +105,46 @@ public struct DoctorReport: Sendable {
             lines.append("WARNING: library versions differ between ranks:")
             for m in mismatches { lines.append("  rank \(m.rank): \(m.library) \(m.value)") }
         }
+        lines.append(contentsOf: coreWarnings)
         let threaded = ranks.filter { $0.blasThreads > 1 }.map(\.worldRank)
         if !threaded.isEmpty {
             lines.append("WARNING: ranks \(threaded) run more than one BLAS thread; with one rank per core set "
                          + "OPENBLAS_NUM_THREADS=1 (Cluster/launch-local.sh does).")
         }
+        lines.append(contentsOf: errors.map { "ERROR: \($0)" })
         return lines.joined(separator: "\n")
+    }
+
+    /// Problems that make the job unsafe to run: an OPENBLAS_CORETYPE OpenBLAS does not know.
+    public var errors: [String] {
+        ranks.compactMap { r in r.blasSelection.unknownRequestError.map { "rank \(r.worldRank): \($0)" } }
+    }
+
+    /// Ranks that run different BLAS kernels, and ranks left on a core older than their CPU allows.
+    var coreWarnings: [String] {
+        var lines: [String] = []
+        let byCore = Dictionary(grouping: ranks, by: \.blasSelection.core)
+        if byCore.count > 1 {
+            let parts = byCore.keys.sorted().map { core in "\(core) on ranks \(byCore[core]!.map(\.worldRank))" }
+            lines.append("WARNING: ranks run different BLAS kernels: " + parts.joined(separator: ", ")
+                         + " (mixed CPUs or environments; GEMM speed, and float rounding, differ between them)")
+        }
+        for r in ranks {
+            if let fallback = r.blasSelection.remainingFallback { lines.append("WARNING: rank \(r.worldRank): \(fallback)") }
+        }
+        return lines
+    }
+
+    /// One line on who chose the kernels and why.
+    static func explain(_ s: BLASCoreSelection.Report) -> String {
+        switch s.source {
+        case .uso:
+            return "\(s.core), chosen by uso from the CPU's features (OpenBLAS alone picked \(s.openBLASPick ?? "an older core"))"
+        case .user:
+            return "\(s.core), from OPENBLAS_CORETYPE=\(s.requested ?? "")" + (s.best.map { " (the best for this CPU: \($0))" } ?? "")
+        case .openBLAS:
+            return "\(s.core), OpenBLAS's own choice" + (s.best.map { " (the best for this CPU: \($0))" } ?? "")
+        }
     }
 
     private static func firstLine(_ s: String) -> String {

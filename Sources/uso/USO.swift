@@ -1,8 +1,7 @@
 import ArgumentParser
 
 /// `uso`: the one program of the USO cluster trainer. mpirun (or srun) starts it on every
-/// rank; each subcommand is one job.
-@main
+/// rank; each subcommand is one job. (`main.swift` starts it, after settling the BLAS kernels.)
 struct USO: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uso",

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Testing
 import USOTestSupport
 
@@ -69,5 +70,57 @@ struct DoctorCommandTests {
         #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
         let message = "\(config): cluster.placment: unknown key in [cluster]; allowed keys: reward_ranks, placement"
         #expect(job.stderr.components(separatedBy: message).count == 2, "\(job.transcript)")
+    }
+
+    // MARK: BLAS kernels
+
+    /// OpenBLAS "falls back" (the fake pick stands for 0.3.21 on a CPU it does not know):
+    /// every rank re-executes itself with the best core for its features, before MPI starts.
+    @Test func everyRankRunsTheCoreUsoChooses() throws {
+        let job = try MPIRun.run(np: 3, uso, ["doctor", "--reward-ranks", "1"], timeout: 60,
+                                 environment: ["USO_FAKE_OPENBLAS_PICK": "Prescott"], unsetting: ["OPENBLAS_CORETYPE"])
+        #expect(job.exitCode == 0, "\(job.transcript)")
+        let r = rows(job.stdout)
+        try #require(r.count == 3 && r.allSatisfy { $0.count == 8 }, "\(job.transcript)")
+        if let best = OpenBLASCores.best(for: .host) {
+            #expect(r.allSatisfy { $0[6] == best && $0[7] == "uso" }, "\(r)")
+            #expect(job.stdout.contains("BLAS core: \(best), chosen by uso from the CPU's features (OpenBLAS alone picked Prescott)"),
+                    "\(job.stdout)")
+        } else {
+            // Below AVX (or not x86-64) there is nothing better to choose.
+            #expect(r.allSatisfy { $0[7] == "OpenBLAS" }, "\(r)")
+        }
+        #expect(!job.stdout.contains("ranks run different BLAS kernels"), "\(job.stdout)")
+    }
+
+    /// A user's OPENBLAS_CORETYPE wins, on every rank, with a warning when it is older than the CPU allows.
+    @Test func usersCoreTypeWinsWithAWarning() throws {
+        let job = try MPIRun.run(np: 2, uso, ["doctor"], timeout: 60, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(job.exitCode == 0, "\(job.transcript)")
+        let r = rows(job.stdout)
+        try #require(r.count == 2 && r.allSatisfy { $0.count == 8 }, "\(job.transcript)")
+        #expect(r.allSatisfy { $0[6] == "Prescott" && $0[7] == "user" }, "\(r)")
+        if let best = OpenBLASCores.best(for: .host) {
+            for rank in 0..<2 {
+                #expect(job.stdout.contains("WARNING: rank \(rank): OpenBLAS runs its Prescott kernels on a CPU that runs \(best)'s"),
+                        "\(job.stdout)")
+            }
+        }
+    }
+
+    /// A name OpenBLAS does not know is an error in `uso doctor` (exit 1, every rank named)
+    /// and stops every other command before it starts.
+    @Test func unknownCoreTypeIsAnError() throws {
+        let job = try MPIRun.run(np: 2, uso, ["doctor"], timeout: 60, environment: ["OPENBLAS_CORETYPE": "Skylake-X"])
+        #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
+        for rank in 0..<2 {
+            #expect(job.stdout.contains("ERROR: rank \(rank): OPENBLAS_CORETYPE is 'Skylake-X', which OpenBLAS does not know"),
+                    "\(job.stdout)")
+        }
+        #expect(job.stdout.contains("SkylakeX, Cooperlake"), "\(job.stdout)")
+        let info = try MPIRun.runWithoutMPI(uso, ["model", "info", "--preset", "tiny"], environment: ["OPENBLAS_CORETYPE": "Skylake-X"])
+        #expect(info.exitCode == 2, "\(info.transcript)")
+        #expect(info.stderr.contains("uso: error: OPENBLAS_CORETYPE is 'Skylake-X', which OpenBLAS does not know"), "\(info.transcript)")
+        #expect(info.stdout.isEmpty, "\(info.transcript)")
     }
 }

@@ -50,10 +50,11 @@ public enum MPIRun {
     /// Runs `executable arguments` on `np` ranks under mpirun with `--timeout`, one BLAS
     /// thread per rank, `--oversubscribe` (more ranks than cores is normal in tests), and
     /// root permission set. Waits for any other job of this process or another to end first.
-    /// `mpirunArguments` go to mpirun itself (hosts, MCA settings).
+    /// `mpirunArguments` go to mpirun itself (hosts, MCA settings); `unsetting` names
+    /// variables of this process's environment the job must not inherit.
     public static func run(np: Int, _ executable: String, _ arguments: [String] = [],
                            timeout: Int = 120, environment: [String: String] = [:],
-                           mpirunArguments: [String] = []) throws -> Outcome {
+                           unsetting: [String] = [], mpirunArguments: [String] = []) throws -> Outcome {
         var args = ["-np", String(np), "--oversubscribe", "--timeout", String(timeout),
                     "-x", "OPENBLAS_NUM_THREADS"] + mpirunArguments
         for key in environment.keys.sorted() { args += ["-x", key] }
@@ -62,14 +63,16 @@ public enum MPIRun {
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = "1"
+        for key in unsetting { env[key] = nil }
         env.merge(environment) { _, new in new }
         return try runExclusive(launcher: "mpirun", args, environment: env)
     }
 
     /// Runs a program directly (a world of one, no mpirun), under the same lock.
     public static func runWithoutMPI(_ executable: String, _ arguments: [String] = [],
-                                     environment: [String: String] = [:]) throws -> Outcome {
+                                     environment: [String: String] = [:], unsetting: [String] = []) throws -> Outcome {
         var env = ProcessInfo.processInfo.environment
+        for key in unsetting { env[key] = nil }
         env.merge(environment) { _, new in new }
         return try runExclusive(launcher: executable, arguments, environment: env)
     }
