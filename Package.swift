@@ -4,6 +4,19 @@
 // Module layout and dependency rules: ../shared/DESIGN.md section 8 and README.md.
 import PackageDescription
 
+/// Kernel tier modules are optimised in every configuration.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+/// Compiles a tier for `cpu` on x86-64 hosts; elsewhere every tier is the portable build
+/// (KernelTier never selects AVX tiers off x86-64).
+func targetCPU(_ cpu: String) -> [SwiftSetting] {
+    #if arch(x86_64)
+    return [.unsafeFlags(["-target-cpu", cpu])]
+    #else
+    return []
+    #endif
+}
+
 let package = Package(
     name: "uso",
     platforms: [.macOS(.v13)],
@@ -26,7 +39,16 @@ let package = Package(
 
         // Swift modules. Only Comm imports CMPI, only TensorCore imports CBLAS,
         // only HDF5Kit imports CHDF5 (TripletData and Checkpoint build on HDF5Kit).
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CCPUID"]),
+        // The vector kernels: bodies written once (VectorKernels), compiled per tier for the
+        // CPU each targets (one shared source file, VectorKernelTier/Tier.swift), always
+        // optimised (a debug build's tests then run the same code, and fast); TensorCore
+        // picks the tier this CPU runs at start (KernelTier).
+        .target(name: "VectorKernels", swiftSettings: optimised),
+        .target(name: "VectorKernelsBaseline", dependencies: ["VectorKernels"], swiftSettings: optimised),
+        .target(name: "VectorKernelsAVX2", dependencies: ["VectorKernels"], swiftSettings: optimised + targetCPU("haswell")),
+        .target(name: "VectorKernelsAVX512", dependencies: ["VectorKernels"], swiftSettings: optimised + targetCPU("skylake-avx512")),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CCPUID", "VectorKernels", "VectorKernelsBaseline", "VectorKernelsAVX2",
+                                                   "VectorKernelsAVX512"]),
         .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
         .target(name: "SafeTensors"),
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
@@ -53,7 +75,7 @@ let package = Package(
                           path: "Tests/RewardCheck"),
         .executableTarget(name: "uso-data-check", dependencies: ["Comm", "TripletData", "USOTestSupport"], path: "Tests/DataCheck"),
 
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "USOTestSupport"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "VectorKernels", "USOTestSupport"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),

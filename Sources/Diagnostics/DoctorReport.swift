@@ -18,6 +18,9 @@ public struct RankReport: Codable, Sendable, Equatable {
     public var blasSelection: BLASCoreSelection.Report
     /// This rank's CPU as its feature flags describe it.
     public var cpu: String
+    /// The vector-kernel tier this rank runs, and a USO_KERNELS value it could not honour.
+    public var kernelTier: KernelTier
+    public var kernelTierProblem: String?
     public var mpiLibrary: String
     public var openBLAS: String
     public var hdf5: String
@@ -47,6 +50,8 @@ public struct DoctorReport: Sendable {
             blasCore: BLASRuntime.coreName,
             blasSelection: BLASCoreSelection.report,
             cpu: CPUFeatures.host.description,
+            kernelTier: KernelTier.active,
+            kernelTierProblem: KernelTier.requestProblem,
             mpiLibrary: firstLine(MPIRuntime.libraryVersion),
             openBLAS: BLASRuntime.configuration,
             hdf5: HDF5Library.versionString)
@@ -84,10 +89,11 @@ public struct DoctorReport: Sendable {
         var lines: [String] = []
         lines.append("uso doctor: \(layoutSummary)")
         lines.append("")
-        let header = ["rank", "role", "host", "pid", "MPI thread level", "BLAS threads", "BLAS core", "chosen by"]
+        let header = ["rank", "role", "host", "pid", "MPI thread level", "BLAS threads", "BLAS core", "chosen by", "kernels"]
         let rows = ranks.map { r in
             [String(r.worldRank), r.role == RankRole.coordinator.rawValue ? "coordinator" : "\(r.role) \(r.roleIndex)",
-             r.host, String(r.pid), r.threadLevel, String(r.blasThreads), r.blasSelection.core, r.blasSelection.source.rawValue]
+             r.host, String(r.pid), r.threadLevel, String(r.blasThreads), r.blasSelection.core, r.blasSelection.source.rawValue,
+             r.kernelTier.rawValue]
         }
         lines.append(contentsOf: TextTable(header: header, rows: rows).lines())
         lines.append("")
@@ -97,6 +103,8 @@ public struct DoctorReport: Sendable {
             lines.append("HDF5:      \(r0.hdf5)")
             lines.append("CPU:       \(r0.cpu)")
             lines.append("BLAS core: " + Self.explain(r0.blasSelection))
+            lines.append("Kernels:   \(r0.kernelTier.rawValue) (GELU, softmax, norms, RoPE, AdamW; "
+                         + (KernelTier.isForced ? "forced by \(KernelTier.variable)" : "the widest tier this CPU runs") + ")")
         }
         let mismatches = versionMismatches
         if mismatches.isEmpty {
@@ -117,7 +125,9 @@ public struct DoctorReport: Sendable {
 
     /// Problems that make the job unsafe to run: an OPENBLAS_CORETYPE OpenBLAS does not know.
     public var errors: [String] {
-        ranks.compactMap { r in r.blasSelection.unknownRequestError.map { "rank \(r.worldRank): \($0)" } }
+        ranks.flatMap { r in
+            [r.blasSelection.unknownRequestError, r.kernelTierProblem].compactMap { $0.map { "rank \(r.worldRank): \($0)" } }
+        }
     }
 
     /// Ranks that run different BLAS kernels, and ranks left on a core older than their CPU allows.
@@ -128,6 +138,11 @@ public struct DoctorReport: Sendable {
             let parts = byCore.keys.sorted().map { core in "\(core) on ranks \(byCore[core]!.map(\.worldRank))" }
             lines.append("WARNING: ranks run different BLAS kernels: " + parts.joined(separator: ", ")
                          + " (mixed CPUs or environments; GEMM speed, and float rounding, differ between them)")
+        }
+        let tiers = Dictionary(grouping: ranks, by: \.kernelTier)
+        if tiers.count > 1 {
+            let parts = tiers.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue) on ranks \(tiers[$0]!.map(\.worldRank))" }
+            lines.append("WARNING: ranks run different vector-kernel tiers: " + parts.joined(separator: ", "))
         }
         for r in ranks {
             if let fallback = r.blasSelection.remainingFallback { lines.append("WARNING: rank \(r.worldRank): \(fallback)") }

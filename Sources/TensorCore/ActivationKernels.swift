@@ -1,74 +1,58 @@
-/// SiLU and tanh-GELU, forward and backward, element-wise over n values, in SIMD lanes.
+/// SiLU and tanh-GELU, forward and backward, element-wise over n values, in the active tier.
 public enum ActivationKernels {
-    public typealias Lanes = FastMath.Lanes
-
     /// y = x * sigmoid(x).
-    @inlinable
     public static func siluForward(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        FastMath.chunks(n) { i, c in
-            let v = FastMath.load(x + i, c)
-            FastMath.store(v * FastMath.sigmoid(v), y + i, c)
-        }
+        activeKernels.siluForward(n, x, y)
     }
 
-    /// dx += dy * silu'(x), silu'(x) = s + x s (1 - s), s = sigmoid(x).
-    @inlinable
+    /// dx += dy * silu'(x).
     public static func siluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                               _ dx: UnsafeMutablePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        FastMath.chunks(n) { i, c in
-            let v = FastMath.load(x + i, c)
-            let s = FastMath.sigmoid(v)
-            let g = FastMath.load(dy + i, c) * (s + v * s * (1 - s))
-            FastMath.store(FastMath.load(dx + i, c) + g, dx + i, c)
-        }
-    }
-
-    @usableFromInline static let geluC: Float = 0.7978845608028654  // sqrt(2 / pi)
-    @usableFromInline static let geluK: Float = 0.044715
-
-    /// gelu'(v) for the tanh form.
-    @inlinable @inline(__always)
-    static func geluDerivative(_ v: Lanes) -> Lanes {
-        let t = FastMath.tanh(geluC * (v + geluK * v * v * v))
-        let du = geluC * (1 + 3 * geluK * v * v)
-        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+        activeKernels.siluBackwardAccumulate(n, x, dy, dx)
     }
 
     /// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's GELU(approximate="tanh").
-    @inlinable
     public static func geluForward(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        FastMath.chunks(n) { i, c in
-            let v = FastMath.load(x + i, c)
-            FastMath.store(0.5 * v * (1 + FastMath.tanh(geluC * (v + geluK * v * v * v))), y + i, c)
-        }
+        activeKernels.geluForward(n, x, y)
     }
 
     /// dx += dy * gelu'(x).
-    @inlinable
     public static func geluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                               _ dx: UnsafeMutablePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        FastMath.chunks(n) { i, c in
-            let g = FastMath.load(dy + i, c) * geluDerivative(FastMath.load(x + i, c))
-            FastMath.store(FastMath.load(dx + i, c) + g, dx + i, c)
-        }
+        activeKernels.geluBackwardAccumulate(n, x, dy, dx)
     }
 
     /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved
     /// input, when backward needs the input no more.
-    @inlinable
     public static func geluBackwardInPlace(_ n: Int, h: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        FastMath.chunks(n) { i, c in
-            FastMath.store(FastMath.load(dy + i, c) * geluDerivative(FastMath.load(h + i, c)), h + i, c)
-        }
+        activeKernels.geluBackwardInPlace(n, h, dy)
+    }
+}
+
+/// Row-wise softmax over a (rows, cols) matrix, forward in place and backward.
+public enum SoftmaxKernels {
+    /// p[r, :] = softmax(p[r, :] * scale), in place, max-subtracted for stability.
+    public static func forwardInPlace(rows: Int, cols: Int, scale: Float, _ p: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.softmax, started) }
+        activeKernels.softmaxForwardInPlace(rows, cols, scale, p)
+    }
+
+    /// ds = p * (dp - sum(dp * p)) per row, written into `dp` in place (the gradient with
+    /// respect to the softmax input before `scale`; multiply by scale after).
+    public static func backwardInPlace(rows: Int, cols: Int, p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.softmax, started) }
+        activeKernels.softmaxBackwardInPlace(rows, cols, p, dp)
     }
 }

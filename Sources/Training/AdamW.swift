@@ -53,14 +53,8 @@ public final class AdamW {
         var offset = 0
         for p in store.trainable {
             let n = p.count, w = p.data, g = p.grad!.data
-            let mp = m.base + offset, vp = v.base + offset
-            for i in 0..<n {
-                let gi = g[i]
-                mp[i] = b1 * mp[i] + (1 - b1) * gi
-                vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                let mh = mp[i] / c1, vh = vp[i] / c2
-                w[i] -= rate * mh / (vh.squareRoot() + eps) + decay * w[i]
-            }
+            ElementwiseKernels.adamW(n, weights: w, gradients: g, m: m.base + offset, v: v.base + offset, beta1: b1, beta2: b2,
+                                     correction1: c1, correction2: c2, rate: rate, decay: decay, eps: eps)
             offset += n
         }
     }

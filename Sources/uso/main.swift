@@ -6,8 +6,9 @@ import TensorCore
 BLASCoreSelection.settleBeforeUse()
 
 // An OPENBLAS_CORETYPE that OpenBLAS does not know silently selects kernels that may not run
-// on this CPU: every command but `uso doctor` (which reports it) and help refuses to start.
-if let problem = BLASCoreSelection.report.unknownRequestError {
+// on this CPU, and a USO_KERNELS it cannot honour is a mistake to stop at: every command but
+// `uso doctor` (which reports them) and help refuses to start.
+if let problem = BLASCoreSelection.report.unknownRequestError ?? KernelTier.requestProblem {
     let first = CommandLine.arguments.dropFirst().first ?? ""
     if !(first == "doctor" || first == "help" || first.hasPrefix("-")) {
         FileHandle.standardError.write(Data("uso: error: \(problem)\n".utf8))

@@ -81,7 +81,7 @@ struct DoctorCommandTests {
                                  environment: ["USO_FAKE_OPENBLAS_PICK": "Prescott"], unsetting: ["OPENBLAS_CORETYPE"])
         #expect(job.exitCode == 0, "\(job.transcript)")
         let r = rows(job.stdout)
-        try #require(r.count == 3 && r.allSatisfy { $0.count == 8 }, "\(job.transcript)")
+        try #require(r.count == 3 && r.allSatisfy { $0.count == 9 }, "\(job.transcript)")
         if let best = OpenBLASCores.best(for: .host) {
             #expect(r.allSatisfy { $0[6] == best && $0[7] == "uso" }, "\(r)")
             #expect(job.stdout.contains("BLAS core: \(best), chosen by uso from the CPU's features (OpenBLAS alone picked Prescott)"),
@@ -98,7 +98,7 @@ struct DoctorCommandTests {
         let job = try MPIRun.run(np: 2, uso, ["doctor"], timeout: 60, environment: ["OPENBLAS_CORETYPE": "Prescott"])
         #expect(job.exitCode == 0, "\(job.transcript)")
         let r = rows(job.stdout)
-        try #require(r.count == 2 && r.allSatisfy { $0.count == 8 }, "\(job.transcript)")
+        try #require(r.count == 2 && r.allSatisfy { $0.count == 9 }, "\(job.transcript)")
         #expect(r.allSatisfy { $0[6] == "Prescott" && $0[7] == "user" }, "\(r)")
         if let best = OpenBLASCores.best(for: .host) {
             for rank in 0..<2 {

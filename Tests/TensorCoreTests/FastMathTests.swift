@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import VectorKernels
 import Testing
 import USOTestSupport
 

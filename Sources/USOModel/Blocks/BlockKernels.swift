@@ -9,10 +9,7 @@ enum BlockKernels {
                              scale: UnsafePointer<Float>, n: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
                              mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
         NormKernels.layerNormForward(rows: rows, dim: dim, eps: 1e-6, x: x, weight: nil, bias: nil, y: n, mean: mean, rstd: rstd)
-        for r in 0..<rows {
-            let nr = n + r * dim, mr = m + r * dim
-            for i in 0..<dim { mr[i] = (1 + scale[i]) * nr[i] + shift[i] }
-        }
+        ModulationKernels.modulate(rows: rows, dim: dim, n: n, shift: shift, scale: scale, m: m)
     }
 
     /// From dm: dshift += sum dm, dscale += sum dm * n, dx += LayerNorm'(x)^T (dm * (1 + scale)).
@@ -22,14 +19,7 @@ enum BlockKernels {
                               dshift: UnsafeMutablePointer<Float>, dscale: UnsafeMutablePointer<Float>,
                               dn: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                               dx: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let nr = n + r * dim, dmr = dm + r * dim, dnr = dn + r * dim
-            for i in 0..<dim {
-                dshift[i] += dmr[i]
-                dscale[i] += dmr[i] * nr[i]
-                dnr[i] = dmr[i] * (1 + scale[i])
-            }
-        }
+        ModulationKernels.modulateBackward(rows: rows, dim: dim, n: n, scale: scale, dm: dm, dshift: dshift, dscale: dscale, dn: dn)
         NormKernels.layerNormBackwardAccumulate(rows: rows, dim: dim, x: x, dy: dn, mean: mean, rstd: rstd,
                                                 weight: nil, dx: dx, dweight: nil, dbias: nil)
     }
@@ -37,23 +27,14 @@ enum BlockKernels {
     /// x += gate * f (rows, dim).
     static func gatedResidualForward(rows: Int, dim: Int, gate: UnsafePointer<Float>, f: UnsafePointer<Float>,
                                      x: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let fr = f + r * dim, xr = x + r * dim
-            for i in 0..<dim { xr[i] += gate[i] * fr[i] }
-        }
+        ModulationKernels.gatedResidualForward(rows: rows, dim: dim, gate: gate, f: f, x: x)
     }
 
     /// From dx (the gradient at the residual's output): dgate += sum dx * f; df = dx * gate.
     static func gatedResidualBackward(rows: Int, dim: Int, gate: UnsafePointer<Float>, f: UnsafePointer<Float>,
                                       dx: UnsafePointer<Float>, dgate: UnsafeMutablePointer<Float>,
                                       df: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let fr = f + r * dim, dxr = dx + r * dim, dfr = df + r * dim
-            for i in 0..<dim {
-                dgate[i] += dxr[i] * fr[i]
-                dfr[i] = dxr[i] * gate[i]
-            }
-        }
+        ModulationKernels.gatedResidualBackward(rows: rows, dim: dim, gate: gate, f: f, dx: dx, dgate: dgate, df: df)
     }
 
     /// Per-head RMSNorm: for each head h, y[:, h] = RMSNorm(x[:, h]) * scale, where x has

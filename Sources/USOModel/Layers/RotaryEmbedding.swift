@@ -50,23 +50,9 @@ public final class RotaryTable {
     /// `rowOffset ..< rowOffset + rows` of the table. `inverse` applies the transpose (backward).
     public func apply(_ x: UnsafeMutablePointer<Float>, rows n: Int, rowOffset: Int = 0, heads: Int, stride: Int,
                       inverse: Bool = false) {
-        let started = KernelTimer.start()
-        defer { KernelTimer.stop(.rope, started) }
         precondition(rowOffset + n <= rows, "RoPE rows \(rowOffset)..<\(rowOffset + n) beyond the table's \(rows)")
         let pairs = headDim / 2
-        let sign: Float = inverse ? -1 : 1
-        for r in 0..<n {
-            let c = cosines.data + (rowOffset + r) * pairs, s = sines.data + (rowOffset + r) * pairs
-            let row = x + r * stride
-            for h in 0..<heads {
-                let v = row + h * headDim
-                for i in 0..<pairs {
-                    let x0 = v[2 * i], x1 = v[2 * i + 1]
-                    let si = sign * s[i]
-                    v[2 * i] = c[i] * x0 - si * x1
-                    v[2 * i + 1] = si * x0 + c[i] * x1
-                }
-            }
-        }
+        ModulationKernels.rotatePairs(rows: n, heads: heads, pairs: pairs, cosines: cosines.data + rowOffset * pairs,
+                                      sines: sines.data + rowOffset * pairs, x: x, stride: stride, inverse: inverse)
     }
 }

@@ -1,12 +1,17 @@
-/// exp, sigmoid and tanh for Float32 in 16-wide SIMD lanes (libm's expf and tanhf are scalar
-/// calls, and Swift will not vectorise a scalar polynomial with clamping for us: together
-/// they took half of a training step).
+/// exp, sigmoid and tanh for Float32 in 16-wide SIMD lanes, and the loads, stores and
+/// chunking every vector kernel is written with. (libm's expf and tanhf are scalar calls,
+/// and Swift will not vectorise a scalar polynomial with clamping: together they once took
+/// half of a training step.)
 ///
 /// exp: x = n ln2 + r with n = round(x / ln2) (Cody-Waite, ln2 split in two), e^r by its
 /// Taylor series to degree 7 (|r| <= ln2 / 2, truncation below 2e-9 relative), times 2^n
 /// built in the exponent bits. Inputs are clamped to [-87, 88.3], so results are finite and
 /// normal (e^-87 stands for anything smaller). Measured against Double's exp: below 3e-7
 /// relative error (FastMathTests).
+///
+/// Everything here is `@inline(__always)`: a kernel tier module (compiled for AVX2 or
+/// AVX-512) inlines these bodies and so runs them at its own vector width. Only IEEE
+/// operations appear (no fused multiply-add), so every tier computes the same bits.
 public enum FastMath {
     public typealias Lanes = SIMD16<Float>
 
@@ -76,5 +81,35 @@ public enum FastMath {
         var i = 0
         while i + 16 <= n { body(i, 16); i += 16 }
         if i < n { body(i, n - i) }
+    }
+
+    /// The sum of the lanes, in a fixed tree order (the same on every tier).
+    @inlinable @inline(__always)
+    public static func sum(_ v: Lanes) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        let c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    /// Lane-wise maximum as a compare and blend (the standard library's `pointwiseMax`
+    /// loops over lanes one by one).
+    /// (Concrete types: the generic form's comparison also runs lane by lane.)
+    @inlinable @inline(__always)
+    public static func maximum(_ a: Lanes, _ b: Lanes) -> Lanes { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    public static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    public static func maximum(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    public static func maximum(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
+
+    /// The largest lane.
+    @inlinable @inline(__always)
+    public static func max(_ v: Lanes) -> Float {
+        let a = maximum(v.lowHalf, v.highHalf)
+        let b = maximum(a.lowHalf, a.highHalf)
+        let c = maximum(b.lowHalf, b.highHalf)
+        return Swift.max(c[0], c[1])
     }
 }

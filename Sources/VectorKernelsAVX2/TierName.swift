@@ -1,0 +1,2 @@
+/// The name this tier reports (`uso doctor`, `USO_KERNELS`).
+let tierName = "avx2"

@@ -1,0 +1,1 @@
+../VectorKernelTier/Tier.swift
