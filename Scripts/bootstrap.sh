@@ -2,13 +2,14 @@
 # Set up this machine for uso and build it (release).
 #
 # Installs the Debian packages uso needs when any is missing (a no-op when all are
-# present): Open MPI, OpenBLAS, HDF5 (library and tools), zlib, libpng, libjpeg, pkg-config; and the Python
+# present): Open MPI, OpenBLAS, HDF5 (library and tools), zlib, libpng, libjpeg, pkg-config,
+# qemu-user (the tests run the binary on an emulated CPU without AVX); and the Python
 # packages the tests read files back with (numpy, safetensors, h5py). Then builds
 # .build/release/uso. Run as root, or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev pkg-config)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev pkg-config qemu-user)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
