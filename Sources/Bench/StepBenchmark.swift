@@ -18,7 +18,39 @@ public struct StepBenchmark {
         public var stage: Stage = .uso
         public var iterations = 20
         public var warmup = 3
+        /// Multiplies every token count of the sample (noisy, reference, style, text).
+        public var lengthScale = 1
+        /// Multiplies the DiT's width and head count (the head dim stays).
+        public var widthScale = 1
         public init(preset: ModelPreset) { self.preset = preset }
+    }
+
+    /// The preset with `length` times the tokens and `width` times the DiT width. Image
+    /// capacity grows to the next square grid; the sample's grid is (side, side * length)
+    /// for length 2 and (2 side, 2 side) for 4, so token counts scale exactly.
+    public static func scaledConfig(_ preset: ModelPreset, length: Int, width: Int) -> ModelConfig {
+        var c = preset.config
+        guard length > 1 || width > 1 else { return c }
+        c.name = "\(c.name) (tokens x\(length), width x\(width))"
+        var side = 1
+        while side * side < length { side *= 2 }
+        c.autoencoder.imageSize *= side
+        c.projectorTokens *= length
+        c.text.maxTokens *= length
+        c.dit.hiddenSize *= width
+        c.dit.heads *= width
+        return c
+    }
+
+    /// The noisy-token grid of a sample at `length` times the preset's tokens.
+    static func grid(_ preset: ModelPreset, length: Int) -> (rows: Int, cols: Int) {
+        let side = preset.config.autoencoder.latentSize / 2
+        var rows = side, cols = side, k = length
+        while k > 1 {
+            if cols <= rows { cols *= 2 } else { rows *= 2 }
+            k /= 2
+        }
+        return (rows, cols)
     }
 
     public struct Result: Sendable, Codable {
@@ -35,6 +67,15 @@ public struct StepBenchmark {
         /// Share of one forward + backward per kernel kind, largest first (from a profiled pass).
         public var sinks: [Sink]
         public var blasThreads: Int
+        public var lengthScale: Int
+        public var widthScale: Int
+        public var hiddenSize: Int
+        /// Attention's share of the step's FLOPs (its quadratic part).
+        public var attentionShare: Double
+        /// This process's peak resident memory after the run, in bytes.
+        public var peakResidentBytes: Int
+        public var blasCore: String
+        public var kernelTier: String
     }
 
     public struct Sink: Sendable, Codable {
@@ -47,7 +88,8 @@ public struct StepBenchmark {
     public init(options: Options) { self.options = options }
 
     public func run() throws -> Result {
-        let c = options.preset.config
+        precondition([1, 2, 4, 8].contains(options.lengthScale) && options.widthScale >= 1, "length scale 1, 2, 4 or 8; width scale >= 1")
+        let c = Self.scaledConfig(options.preset, length: options.lengthScale, width: options.widthScale)
         let model = try USOModel(config: c)
         let store = model.allocate(seed: 1)
         // Non-zero adapters, as after some training (the cost does not depend on it).
@@ -60,7 +102,8 @@ public struct StepBenchmark {
         case .base: store.allocateGradients { $0.group == .base }
         }
         let acts = model.makeActivations()
-        let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
+        let grid = Self.grid(options.preset, length: options.lengthScale)
+        let tokens = grid.rows * grid.cols, inC = c.dit.inChannels
         var rng = RandomStream(seed: 3, purpose: .evaluation, id: 0)
         func random(_ n: Int) -> Tensor { let t = Tensor(zeros: [n]); rng.fillNormal(t.buffer); return t }
         let noisy = random(tokens * inC), reference = random(tokens * inC)
@@ -68,8 +111,8 @@ public struct StepBenchmark {
         let features = random(styles * 3 * c.styleEncoder.tokens * c.styleEncoder.width)
         let text = random(c.text.maxTokens * c.text.width), pooled = random(c.text.pooledWidth)
         let dv = random(tokens * inC)
-        let sample = USOModel.Sample(noisy: noisy.data, grid: (side, side), references: UnsafePointer(reference.data),
-                                     referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(features.data),
+        let sample = USOModel.Sample(noisy: noisy.data, grid: grid, references: UnsafePointer(reference.data),
+                                     referenceCount: 1, referenceGrid: grid, styleFeatures: UnsafePointer(features.data),
                                      styleCount: styles, text: text.data, textRows: c.text.maxTokens, pooled: pooled.data, t: 0.5)
         let styleRows = styles * c.styleTokensPerImage
         let flops = model.dit.forwardFLOPs(noisyRows: tokens, referenceRows: tokens, styleRows: styleRows, textRows: c.text.maxTokens)
@@ -116,19 +159,25 @@ public struct StepBenchmark {
         let f = median(fw), b = median(bw)
         let rate = (forwardFLOPs + backwardFLOPs) / (f + b) / 1e9
         let gemm = median(gemmRates)
+        let attention = flops.attention * 3   // forward once, backward twice
         return Result(preset: c.name, stage: options.stage.rawValue, tokens: joint, forwardSeconds: f, backwardSeconds: b,
                       forwardFLOPs: forwardFLOPs, backwardFLOPs: backwardFLOPs, stepGFLOPs: rate, sgemmGFLOPs: gemm,
-                      ratio: rate / gemm, sinks: sinks, blasThreads: BLASRuntime.threadCount)
+                      ratio: rate / gemm, sinks: sinks, blasThreads: BLASRuntime.threadCount,
+                      lengthScale: options.lengthScale, widthScale: options.widthScale, hiddenSize: c.dit.hiddenSize,
+                      attentionShare: attention / (forwardFLOPs + backwardFLOPs), peakResidentBytes: ProcessMemory.peakResidentBytes(),
+                      blasCore: BLASRuntime.coreName, kernelTier: KernelTier.active.rawValue)
     }
 
     public static func render(_ r: Result) -> String {
         var lines = [
-            "uso bench step: preset \(r.preset), stage \(r.stage), one sample of \(r.tokens) joint tokens, \(r.blasThreads) BLAS thread(s)",
+            "uso bench step: preset \(r.preset), stage \(r.stage), one sample of \(r.tokens) joint tokens, \(r.blasThreads) BLAS thread(s), "
+                + "BLAS core \(r.blasCore), kernels \(r.kernelTier)",
             String(format: "forward   %8.2f ms  %7.3f GFLOP", r.forwardSeconds * 1e3, r.forwardFLOPs / 1e9),
             String(format: "backward  %8.2f ms  %7.3f GFLOP", r.backwardSeconds * 1e3, r.backwardFLOPs / 1e9),
             String(format: "step      %8.2f ms  %7.2f GFLOP/s achieved", (r.forwardSeconds + r.backwardSeconds) * 1e3, r.stepGFLOPs),
             String(format: "cblas_sgemm on the model's GEMM shapes, same run: %.2f GFLOP/s", r.sgemmGFLOPs),
             String(format: "ratio step / sgemm: %.2f", r.ratio),
+            String(format: "peak resident memory: %.1f MiB", Double(r.peakResidentBytes) / 1_048_576),
             "time sinks (profiled pass):",
         ]
         for s in r.sinks {
@@ -165,5 +214,24 @@ final class SgemmProbe {
             }
         }
         return flops / (Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) / 1e9
+    }
+}
+
+extension StepBenchmark {
+    /// How the step's cost grows with sequence length and width: one line per (length, width)
+    /// scale, with time and FLOPs relative to the first.
+    public static func renderScaling(_ results: [Result]) -> String {
+        guard let first = results.first else { return "" }
+        var lines = ["uso bench step --scaling: preset \(first.preset.components(separatedBy: " ").first ?? ""), stage \(first.stage), "
+                     + "\(first.blasThreads) BLAS thread(s), BLAS core \(first.blasCore), kernels \(first.kernelTier)",
+                     "tokens x  width x  joint tokens  width   step ms  GFLOP   time / 1x  FLOP / 1x  attention FLOPs  step/sgemm"]
+        for r in results {
+            let step = r.forwardSeconds + r.backwardSeconds, base = first.forwardSeconds + first.backwardSeconds
+            let flop = r.forwardFLOPs + r.backwardFLOPs, baseFlop = first.forwardFLOPs + first.backwardFLOPs
+            lines.append(String(format: "%8d  %7d  %12d  %5d  %8.2f  %5.2f  %9.2f  %9.2f  %14.1f%%  %10.2f", r.lengthScale, r.widthScale,
+                                r.tokens, r.hiddenSize, step * 1e3, flop / 1e9, step / base, flop / baseFlop, r.attentionShare * 100,
+                                r.ratio))
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -30,6 +30,13 @@ public enum ActivationKernels {
         activeKernels.geluBackwardAccumulate(n, x, dy, dx)
     }
 
+    /// dx = dy * gelu'(x), overwriting dx.
+    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        activeKernels.geluBackward(n, x, dy, dx)
+    }
+
     /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved
     /// input, when backward needs the input no more.
     public static func geluBackwardInPlace(_ n: Int, h: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>) {

@@ -19,6 +19,8 @@ public struct StepMetrics: Codable, Sendable {
     public var reward: Double?
     public var rewardSamples: Int = 0
     public var rewardMisses: Int = 0
+    /// Each trainer's peak resident memory in bytes, in trainer order: on the run's last step only.
+    public var peakResidentBytes: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, samples, time, skipped
@@ -30,6 +32,7 @@ public struct StepMetrics: Codable, Sendable {
         case reward
         case rewardSamples = "reward_samples"
         case rewardMisses = "reward_misses"
+        case peakResidentBytes = "peak_resident_bytes"
     }
 }
 

@@ -286,13 +286,18 @@ public final class Trainer {
                 byTask[t] = sums[2 * k] / sums[2 * k + 1]
                 samplesByTask[t] = Int(sums[2 * k + 1])
             }
-            let m = StepMetrics(step: step, epoch: batch.cursor.epoch, loss: totalLoss / Double(max(count, 1)), lossByTask: byTask,
+            let m0 = StepMetrics(step: step, epoch: batch.cursor.epoch, loss: totalLoss / Double(max(count, 1)), lossByTask: byTask,
                                 samplesByTask: samplesByTask, lr: lr, gradNorm: norm, samples: count,
                                 samplesPerSecond: Double(count) / max(worst[5], 1e-9),
                                 time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4],
                                                 rewardWait: worst[6]),
                                 stepSeconds: worst[5], skipped: !finite, reward: rewardCount > 0 ? rewardSum / Double(rewardCount) : nil,
                                 rewardSamples: rewardCount, rewardMisses: misses)
+            var m = m0
+            if step + 1 == config.run.steps {
+                // Once per run: every trainer's peak resident memory, on the last line.
+                m.peakResidentBytes = try communicator.allgather([Int64(ProcessMemory.peakResidentBytes())]).map { Int($0[0]) }
+            }
             history.append(m)
             if let metrics, step % config.run.logEvery == 0 || step + 1 == config.run.steps {
                 try metrics.write(m)

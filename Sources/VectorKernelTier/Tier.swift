@@ -20,6 +20,9 @@ public enum Tier: VectorKernelSet {
     public static func geluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
         Kernel.geluBackwardAccumulate(n, x, dy, dx)
     }
+    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        Kernel.geluBackward(n, x, dy, dx)
+    }
     public static func geluBackwardInPlace(_ n: Int, _ h: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>) {
         Kernel.geluBackwardInPlace(n, h, dy)
     }

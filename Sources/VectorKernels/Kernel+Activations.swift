@@ -51,6 +51,14 @@ extension Kernel {
         }
     }
 
+    /// dx = dy * gelu'(x) (overwriting dx).
+    @inlinable @inline(__always)
+    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        FastMath.chunks(n) { i, c in
+            FastMath.store(FastMath.load(dy + i, c) * geluDerivative(FastMath.load(x + i, c)), dx + i, c)
+        }
+    }
+
     /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved input.
     @inlinable @inline(__always)
     public static func geluBackwardInPlace(_ n: Int, _ h: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>) {

@@ -32,9 +32,15 @@ struct BenchStepCommand: ParsableCommand {
             cblas_sgemm on the model's own GEMM shapes measured interleaved in the same run, \
             their ratio, and where the time goes (from a separate profiled pass).
 
+            --length-scale and --width-scale grow the sample's token counts and the DiT's width; \
+            --scaling runs 1x, 2x and 4x of each and prints how time grows against FLOPs (attention's \
+            quadratic part shows as time rising faster with length than with width).
+
             Examples:
               OPENBLAS_NUM_THREADS=1 .build/release/uso bench step --preset small
               .build/release/uso bench step --preset small --stage base --iterations 50
+              .build/release/uso bench step --preset small --length-scale 4
+              .build/release/uso bench step --preset small --scaling
             """
     )
 
@@ -47,11 +53,22 @@ struct BenchStepCommand: ParsableCommand {
     @Option(help: "Timed iterations.")
     var iterations: Int = 20
 
+    @Option(help: "Multiply every token count of the sample (1, 2, 4 or 8).")
+    var lengthScale: Int = 1
+
+    @Option(help: "Multiply the DiT's width and heads (head dim fixed).")
+    var widthScale: Int = 1
+
+    @Flag(help: "Run tokens x1, x2, x4 and width x1, x2, x4 and print how the cost grows.")
+    var scaling = false
+
     @Option(help: ArgumentHelp("Also write the result as JSON to this file.", valueName: "file"))
     var json: String?
 
     func validate() throws {
         guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here; use tiny or small") }
+        guard [1, 2, 4, 8].contains(lengthScale) else { throw ValidationError("--length-scale must be 1, 2, 4 or 8 (got \(lengthScale))") }
+        guard (1...8).contains(widthScale) else { throw ValidationError("--width-scale must be 1 to 8 (got \(widthScale))") }
         guard StepBenchmark.Stage(rawValue: stage) != nil else { throw ValidationError("--stage must be uso or base") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
@@ -63,11 +80,27 @@ struct BenchStepCommand: ParsableCommand {
         #if DEBUG
         print("warning: this is a debug build; benchmark with `swift build -c release`")
         #endif
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if scaling {
+            var results: [StepBenchmark.Result] = []
+            for (length, width) in [(1, 1), (2, 1), (4, 1), (1, 2), (1, 4)] {
+                options.lengthScale = length
+                options.widthScale = width
+                results.append(try StepBenchmark(options: options).run())
+            }
+            print(StepBenchmark.renderScaling(results))
+            if let json {
+                try encoder.encode(results).write(to: URL(fileURLWithPath: json), options: .atomic)
+                print("wrote \(json)")
+            }
+            return
+        }
+        options.lengthScale = lengthScale
+        options.widthScale = widthScale
         let result = try StepBenchmark(options: options).run()
         print(StepBenchmark.render(result))
         if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(result).write(to: URL(fileURLWithPath: json), options: .atomic)
             print("wrote \(json)")
         }

@@ -159,20 +159,17 @@ public final class DoubleStreamBlock {
         // MLP half: x_out = x_mid + gate2 * mlp(adaLN2(x_mid)).
         BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, dx: dx,
                                            dgate: dmod + 5 * d, df: sa.dA.data)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dG.data, count: rows * hidden), with: 0)
-        s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, cache: nil)
+        s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, overwrite: true, cache: nil)
         // dh overwrites h, which backward no longer needs after gelu'.
         ActivationKernels.geluBackwardInPlace(rows * hidden, h: sa.h.data, dy: sa.dG.data)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
-        s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, cache: nil)
+        s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, overwrite: true, cache: nil)
         BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xMid.data, n: sa.n2.data, scale: mod + 4 * d, dm: sa.dM.data,
                                    dshift: dmod + 3 * d, dscale: dmod + 4 * d, dn: sa.dN.data,
                                    mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)
         // Attention half, up to the joint output: x_mid = x_in + gate1 * proj(o).
         BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, dx: dx,
                                            dgate: dmod + 2 * d, df: sa.dA.data)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dO.data + offset * d, count: rows * d), with: 0)
-        s.proj.backward(a.o.data + offset * d, rows: rows, dy: sa.dA.data, dx: a.dO.data + offset * d, cache: sa.projCache)
+        s.proj.backward(a.o.data + offset * d, rows: rows, dy: sa.dA.data, dx: a.dO.data + offset * d, overwrite: true, cache: sa.projCache)
     }
 
     /// From the joint dQ, dK, dV back through Q/K norms, qkv and the first adaLN of one stream.
@@ -190,8 +187,7 @@ public final class DoubleStreamBlock {
                                          dscale: s.keyNorm.gradData)
         ElementwiseKernels.copyRows(rows: rows, cols: d, from: a.dv.data + offset * d, stride: d,
                                     to: sa.dQKV.data + 2 * d, stride: 3 * d)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dM.data, count: rows * d), with: 0)
-        s.qkv.backward(sa.m1.data, rows: rows, dy: sa.dQKV.data, dx: sa.dM.data, cache: sa.qkvCache)
+        s.qkv.backward(sa.m1.data, rows: rows, dy: sa.dQKV.data, dx: sa.dM.data, overwrite: true, cache: sa.qkvCache)
         BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xIn.data, n: sa.n1.data, scale: mod + d, dm: sa.dM.data,
                                    dshift: dmod, dscale: dmod + d, dn: sa.dN.data,
                                    mean: sa.mean1.data, rstd: sa.rstd1.data, dx: dx)

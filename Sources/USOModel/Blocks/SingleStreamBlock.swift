@@ -95,13 +95,13 @@ public final class SingleStreamBlock {
         a.dmod.fill(0)
         BlockKernels.gatedResidualBackward(rows: L, dim: d, gate: mod + 2 * d, f: a.out.data, dx: dx, dgate: dmod + 2 * d,
                                            df: a.dOut.data)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dCat.data, count: L * w2), with: 0)
-        linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, cache: a.cache2)
-        // MLP branch: d(mlp in) = dcat[:, D:] * gelu'(y1[:, 3D:]), written into dY1[:, 3D:].
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dY1.data, count: L * w1), with: 0)
+        linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, overwrite: true, cache: a.cache2)
+        // MLP branch: d(mlp in) = dcat[:, D:] * gelu'(y1[:, 3D:]), written into dY1[:, 3D:]; the
+        // q and k columns are zeroed for the norms' accumulation, v's are copied below.
         for r in 0..<L {
-            ActivationKernels.geluBackwardAccumulate(hidden, a.y1.data + r * w1 + 3 * d, a.dCat.data + r * w2 + d,
-                                                     a.dY1.data + r * w1 + 3 * d)
+            let row = a.dY1.data + r * w1
+            ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: row, count: 2 * d), with: 0)
+            ActivationKernels.geluBackward(hidden, a.y1.data + r * w1 + 3 * d, a.dCat.data + r * w2 + d, row + 3 * d)
         }
         // Attention branch.
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dCat.data, stride: w2, to: a.dOut.data, stride: d)
@@ -116,8 +116,7 @@ public final class SingleStreamBlock {
                                          dy: a.dk.data, dyStride: d, rrms: a.rrmsK.data, scale: keyNorm.data,
                                          dx: a.dY1.data + d, dxStride: w1, dscale: keyNorm.gradData)
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dv.data, stride: d, to: a.dY1.data + 2 * d, stride: w1)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dM.data, count: L * d), with: 0)
-        linear1.backward(a.m.data, rows: L, dy: a.dY1.data, dx: a.dM.data, cache: a.cache1)
+        linear1.backward(a.m.data, rows: L, dy: a.dY1.data, dx: a.dM.data, overwrite: true, cache: a.cache1)
         BlockKernels.adaLNBackward(rows: L, dim: d, x: a.xIn.data, n: a.n.data, scale: mod + d, dm: a.dM.data,
                                    dshift: dmod, dscale: dmod + d, dn: a.dN.data, mean: a.mean.data, rstd: a.rstd.data, dx: dx)
         modulation.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)

@@ -41,13 +41,14 @@ public final class Linear {
         if let lora { lora.forwardAccumulate(x, rows: rows, into: y, ldy: outFeatures, hidden: cache!.data) }
     }
 
-    /// Backward: dx += dy W (when `dx` is given), dW += dy^T x and db += sum(dy) (when
-    /// trainable), and the adapter's gradients. `dy` is (rows, out), `x` the forward input.
+    /// Backward: dx += dy W (when `dx` is given; `dx = dy W` with `overwrite`, which spares
+    /// the caller zeroing dx first), dW += dy^T x and db += sum(dy) (when trainable), and the
+    /// adapter's gradients (added to dx). `dy` is (rows, out), `x` the forward input.
     public func backward(_ x: UnsafePointer<Float>, rows: Int, dy: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, cache: Tensor?) {
+                         dx: UnsafeMutablePointer<Float>?, overwrite: Bool = false, cache: Tensor?) {
         if let dx {
             Gemm.multiply(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                          a: dy, lda: outFeatures, b: weight.data, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+                          a: dy, lda: outFeatures, b: weight.data, ldb: inFeatures, beta: overwrite ? 0 : 1, c: dx, ldc: inFeatures)
         }
         if let dw = weight.gradData {
             Gemm.multiply(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
