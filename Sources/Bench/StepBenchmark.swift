@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import Training
 import USOModel
 
 /// `uso bench step`: one sample's forward and backward of the generator at a preset, its
@@ -233,5 +234,63 @@ extension StepBenchmark {
                                 r.ratio))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension StepBenchmark {
+    /// A whole stage-uso training step of `batch` samples: zero the gradients, forward and
+    /// backward of every sample (all with the bench's token layout), AdamW on the LoRA and
+    /// projector weights. What Scripts/bench/vs-torch.sh compares with PyTorch.
+    public struct TrainingResult: Sendable, Codable {
+        public var implementation: String
+        public var batch: Int
+        public var stepSeconds: Double
+        public var samplesPerSecond: Double
+        public var jointTokens: Int
+        public var trainableParameters: Int
+        public var blasCore: String
+        public var kernelTier: String
+        public var peakResidentBytes: Int
+    }
+
+    public func runTraining(batch: Int) throws -> TrainingResult {
+        precondition(batch >= 1, "batch must be at least 1")
+        let c = options.preset.config
+        let model = try USOModel(config: c)
+        let store = model.allocate(seed: 1)
+        for p in model.registry.parameters(in: .lora) where p.name.hasSuffix("up.weight") {
+            var s = RandomStream(seed: 2, purpose: .parameterInit, id: 9_000)
+            s.fillNormal(p.value.buffer, std: 0.01)
+        }
+        store.allocateGradients { $0.group == .lora || $0.group == .projector }
+        let optimizer = AdamW(store: store, hyper: .init())
+        let acts = model.makeActivations()
+        let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
+        var rng = RandomStream(seed: 3, purpose: .evaluation, id: 0)
+        func random(_ n: Int) -> Tensor { let t = Tensor(zeros: [n]); rng.fillNormal(t.buffer); return t }
+        struct Inputs { let noisy, reference, features, text, pooled, dv: Tensor }
+        let inputs = (0..<batch).map { _ in
+            Inputs(noisy: random(tokens * inC), reference: random(tokens * inC), features: random(3 * c.styleEncoder.tokens * c.styleEncoder.width),
+                   text: random(c.text.maxTokens * c.text.width), pooled: random(c.text.pooledWidth), dv: random(tokens * inC))
+        }
+        func step() -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            store.zeroGradients()
+            for x in inputs {
+                let sample = USOModel.Sample(noisy: x.noisy.data, grid: (side, side), references: UnsafePointer(x.reference.data),
+                                             referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(x.features.data),
+                                             styleCount: 1, text: x.text.data, textRows: c.text.maxTokens, pooled: x.pooled.data, t: 0.5)
+                model.forward(sample, acts)
+                model.backward(dOutput: x.dv.data, acts)
+            }
+            optimizer.update(lr: 1e-4)
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        }
+        for _ in 0..<options.warmup { _ = step() }
+        let t = median((0..<options.iterations).map { _ in step() })
+        return TrainingResult(implementation: "uso (Swift, OpenBLAS)", batch: batch, stepSeconds: t, samplesPerSecond: Double(batch) / t,
+                              jointTokens: 2 * tokens + c.styleTokensPerImage + c.text.maxTokens, trainableParameters: store.trainableCount,
+                              blasCore: BLASRuntime.coreName, kernelTier: KernelTier.active.rawValue,
+                              peakResidentBytes: ProcessMemory.peakResidentBytes())
     }
 }

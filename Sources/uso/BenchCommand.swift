@@ -41,6 +41,7 @@ struct BenchStepCommand: ParsableCommand {
               .build/release/uso bench step --preset small --stage base --iterations 50
               .build/release/uso bench step --preset small --length-scale 4
               .build/release/uso bench step --preset small --scaling
+              .build/release/uso bench step --preset small --training-batch 4
             """
     )
 
@@ -62,6 +63,10 @@ struct BenchStepCommand: ParsableCommand {
     @Flag(help: "Run tokens x1, x2, x4 and width x1, x2, x4 and print how the cost grows.")
     var scaling = false
 
+    @Option(help: ArgumentHelp("Time whole stage-uso training steps of this many samples (forward, backward, AdamW) "
+                               + "and print samples/s (what Scripts/bench/vs-torch.sh compares).", valueName: "N"))
+    var trainingBatch: Int?
+
     @Option(help: ArgumentHelp("Also write the result as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -69,6 +74,7 @@ struct BenchStepCommand: ParsableCommand {
         guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here; use tiny or small") }
         guard [1, 2, 4, 8].contains(lengthScale) else { throw ValidationError("--length-scale must be 1, 2, 4 or 8 (got \(lengthScale))") }
         guard (1...8).contains(widthScale) else { throw ValidationError("--width-scale must be 1 to 8 (got \(widthScale))") }
+        if let trainingBatch, trainingBatch < 1 { throw ValidationError("--training-batch must be at least 1 (got \(trainingBatch))") }
         guard StepBenchmark.Stage(rawValue: stage) != nil else { throw ValidationError("--stage must be uso or base") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
@@ -82,6 +88,18 @@ struct BenchStepCommand: ParsableCommand {
         #endif
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let trainingBatch {
+            let r = try StepBenchmark(options: options).runTraining(batch: trainingBatch)
+            print(String(format: "uso bench step --training-batch %d: preset %@, %d joint tokens per sample, BLAS core %@, kernels %@",
+                         r.batch, preset.rawValue, r.jointTokens, r.blasCore, r.kernelTier))
+            print(String(format: "training step %.2f ms, %.2f samples/s (%d trainable parameters), peak resident memory %.1f MiB",
+                         r.stepSeconds * 1e3, r.samplesPerSecond, r.trainableParameters, Double(r.peakResidentBytes) / 1_048_576))
+            if let json {
+                try encoder.encode(r).write(to: URL(fileURLWithPath: json), options: .atomic)
+                print("wrote \(json)")
+            }
+            return
+        }
         if scaling {
             var results: [StepBenchmark.Result] = []
             for (length, width) in [(1, 1), (2, 1), (4, 1), (1, 2), (1, 4)] {

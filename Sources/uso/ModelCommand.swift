@@ -27,6 +27,7 @@ struct ModelInfoCommand: ParsableCommand {
               uso model info --preset small
               uso model info --preset flux-dev
               uso model info --preset flux-dev --no-keys
+              uso model info --preset small --config-json > small.json
             """
     )
 
@@ -36,7 +37,16 @@ struct ModelInfoCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "List every LoRA and projector tensor with its shape (default: on for flux-dev).")
     var keys: Bool?
 
+    @Flag(help: "Print only the preset's dimensions as JSON (the config.json `uso model dump` writes), for outside tools.")
+    var configJson = false
+
     func run() throws {
+        if configJson {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(preset.config), as: UTF8.self))
+            return
+        }
         let model = try USOModel(config: preset.config)
         print(ModelInfo(model: model).rendered(listKeys: keys ?? (preset == .fluxDev)))
     }
