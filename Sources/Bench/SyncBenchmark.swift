@@ -28,13 +28,14 @@ public struct SyncBenchmark {
         self.world = world; self.base = base; self.perTrainerBatch = perTrainerBatch; self.steps = steps; self.rounds = rounds
     }
 
-    func measure(_ comm: Communicator, strategy: GradientSync.Strategy) throws -> (Double, Double, Int) {
+    func measure(_ comm: Communicator, strategy: GradientSync.Strategy, progressPoints: Bool = true) throws -> (Double, Double, Int) {
         var c = base
         c.run.steps = steps
         c.run.checksumEvery = 0
         c.run.out = NSTemporaryDirectory() + "uso-bench-sync-\(getpid())"
         c.data.globalBatch = perTrainerBatch * comm.size
         let trainer = try Trainer(config: c, trainers: comm, quiet: true, progress: .none, syncOverride: strategy)
+        trainer.sync.testsAtProgressPoints = progressPoints
         let history = try trainer.run()
         // The first step warms caches and the loader: leave it out.
         let kept = history.dropFirst()
@@ -47,11 +48,14 @@ public struct SyncBenchmark {
     public func run() throws -> [Row] {
         let alone = try world.split(color: world.rank == 0 ? 0 : nil, key: 0, name: "one-trainer")
         var samples: [String: [(Double, Double, Int)]] = [:]
-        let variants: [(String, GradientSync.Strategy)] = [("overlap", .overlap), ("after_backward", .afterBackward),
-                                                           ("single", .single), ("none", .none)]
+        // "overlap, milestones only": requests tested only as each block's gradients become final,
+        // not between its products (what the overlap did before progress points).
+        let variants: [(String, GradientSync.Strategy, Bool)] = [("overlap", .overlap, true), ("overlap, milestones only", .overlap, false),
+                                                                 ("after_backward", .afterBackward, true), ("single", .single, true),
+                                                                 ("none", .none, true)]
         for _ in 0..<rounds {
-            for (name, strategy) in variants {
-                samples[name, default: []].append(try measure(world, strategy: strategy))
+            for (name, strategy, points) in variants {
+                samples[name, default: []].append(try measure(world, strategy: strategy, progressPoints: points))
             }
             if let alone { samples["one trainer", default: []].append(try measure(alone, strategy: .none)) }
             try world.barrier()

@@ -26,6 +26,11 @@ public final class GradientSync {
     public let buckets: [Range<Int>]
     let readyAt: [Int]
     private var started = 0
+    private var lastMilestone = -1
+    /// Whether repeated milestones (the progress points between a block's products) test the
+    /// requests in flight; off, requests are tested only when a new milestone is reached
+    /// (`uso bench sync` measures both).
+    public var testsAtProgressPoints = true
     private var requests: [Request] = []
     /// Seconds the last `finish` waited for allreduces to complete (the exposed sync time).
     public private(set) var lastExposedSeconds = 0.0
@@ -61,13 +66,19 @@ public final class GradientSync {
     /// Starts a step: no bucket is in flight.
     public func beginStep() {
         started = 0
+        lastMilestone = -1
         requests.removeAll(keepingCapacity: true)
     }
 
     /// During the last sample's backward: starts every bucket whose gradients are final by
-    /// `milestone`, in order, and tests those in flight.
+    /// `milestone`, in order, and tests those in flight. The model also calls it between the
+    /// larger products of a block with the milestone it has reached (nothing new starts then),
+    /// so that MPI progresses a bucket's protocol steps while backward computes: Open MPI
+    /// moves a non-blocking collective on only inside MPI calls.
     public func reached(milestone: Int) throws {
         guard strategy == .overlap, communicator.size > 1 else { return }
+        if milestone == lastMilestone && !testsAtProgressPoints { return }
+        lastMilestone = milestone
         while started < buckets.count && readyAt[started] <= milestone {
             try start(started)
             started += 1

@@ -137,17 +137,22 @@ public final class DoubleStreamBlock {
 
     /// On entry dImg, dTxt hold the gradients at the block's outputs; on exit, at its inputs.
     /// dsv (D) accumulates the gradient of silu(vec); parameter gradients accumulate.
+    /// `progress` is called between the larger products (gradient sync tests its requests there).
     public func backward(dImg: UnsafeMutablePointer<Float>, dTxt: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>,
-                         dsv: UnsafeMutablePointer<Float>?, rope: RotaryTable, _ a: Activations) {
+                         dsv: UnsafeMutablePointer<Float>?, rope: RotaryTable, _ a: Activations, progress: (() -> Void)? = nil) {
         let d = config.hiddenSize
         let lt = a.txt.rows, total = lt + a.img.rows
         backwardToAttention(txt, a.txt, dTxt, offset: 0, a)
+        progress?()
         backwardToAttention(img, a.img, dImg, offset: lt, a)
+        progress?()
         attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: total, dO: a.dO.data,
                            dq: a.dq.data, dk: a.dk.data, dv: a.dv.data, a.attention)
+        progress?()
         rope.apply(a.dq.data, rows: total, heads: config.heads, stride: d, inverse: true)
         rope.apply(a.dk.data, rows: total, heads: config.heads, stride: d, inverse: true)
         backwardFromAttention(txt, a.txt, dTxt, offset: 0, sv: sv, dsv: dsv, a)
+        progress?()
         backwardFromAttention(img, a.img, dImg, offset: lt, sv: sv, dsv: dsv, a)
     }
 

@@ -88,14 +88,16 @@ public final class SingleStreamBlock {
     }
 
     /// On entry dx holds the gradient at the output; on exit, at the input. dsv accumulates.
+    /// `progress` is called between the larger products (gradient sync tests its requests there).
     public func backward(_ dx: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>, dsv: UnsafeMutablePointer<Float>?,
-                         rope: RotaryTable, _ a: Activations) {
+                         rope: RotaryTable, _ a: Activations, progress: (() -> Void)? = nil) {
         let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden, L = a.rows
         let mod = a.mod.data, dmod = a.dmod.data
         a.dmod.fill(0)
         BlockKernels.gatedResidualBackward(rows: L, dim: d, gate: mod + 2 * d, f: a.out.data, dx: dx, dgate: dmod + 2 * d,
                                            df: a.dOut.data)
         linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, overwrite: true, cache: a.cache2)
+        progress?()
         // MLP branch: d(mlp in) = dcat[:, D:] * gelu'(y1[:, 3D:]), written into dY1[:, 3D:]; the
         // q and k columns are zeroed for the norms' accumulation, v's are copied below.
         for r in 0..<L {
@@ -107,6 +109,7 @@ public final class SingleStreamBlock {
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dCat.data, stride: w2, to: a.dOut.data, stride: d)
         attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: L, dO: a.dOut.data, dq: a.dq.data, dk: a.dk.data,
                            dv: a.dv.data, a.attention)
+        progress?()
         rope.apply(a.dq.data, rows: L, heads: config.heads, stride: d, inverse: true)
         rope.apply(a.dk.data, rows: L, heads: config.heads, stride: d, inverse: true)
         BlockKernels.headRMSNormBackward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data, xStride: w1,

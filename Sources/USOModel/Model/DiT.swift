@@ -158,7 +158,9 @@ public final class DiT {
 
     /// Backward from dvhat (noisyRows, inChannels): parameter gradients accumulate; the style
     /// tokens' gradient is left in `a.styleGradient` rows 0 ..< styleRows. `milestone` is
-    /// called with 0, 1, ... as the gradients of each part become final (see `milestone(of:)`).
+    /// called with 0, 1, ... as the gradients of each part become final (see `milestone(of:)`),
+    /// and again with the latest milestone between the larger products inside a block: a
+    /// repeated milestone is a progress point (gradient sync tests its requests there).
     public func backward(dOutput: UnsafePointer<Float>, _ a: Activations, milestone: ((Int) -> Void)? = nil) {
         let c = config, d = c.hiddenSize
         let li = a.imageRows, lt = a.styleRows + a.textRows
@@ -168,15 +170,18 @@ public final class DiT {
         var done = 0
         milestone?(done)
         for i in stride(from: singleBlocks.count - 1, through: 0, by: -1) {
-            singleBlocks[i].backward(a.dJoint.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, a.singles[i])
+            let reached = done
+            singleBlocks[i].backward(a.dJoint.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope, a.singles[i],
+                                     progress: milestone.map { m in { m(reached) } })
             done += 1
             milestone?(done)
         }
         a.dTxt.data.update(from: a.dJoint.data, count: lt * d)
         a.dImg.data.update(from: a.dJoint.data + lt * d, count: li * d)
         for i in stride(from: doubleBlocks.count - 1, through: 0, by: -1) {
+            let reached = done
             doubleBlocks[i].backward(dImg: a.dImg.data, dTxt: a.dTxt.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope,
-                                     a.doubles[i])
+                                     a.doubles[i], progress: milestone.map { m in { m(reached) } })
             done += 1
             milestone?(done)
         }
