@@ -28,47 +28,54 @@ public final class DoubleStreamBlock {
         }
     }
 
-    /// One stream's saved values for `capacity` rows.
+    /// One stream's saved values for `capacity` packed rows of up to `samples` samples.
     final class StreamActivations {
         let xIn, n1, m1, qkv, p, xMid, n2, m2, o: Tensor   // (cap, D) except qkv (cap, 3D)
         let h, g: Tensor                                  // (cap, 4D)
-        let mod, dmod: Tensor                             // (6D)
+        let attended: Tensor                              // (cap, D): this stream's rows of the joint attention output
+        let mod, dmod: Tensor                             // (samples, 6D)
         let mean1, rstd1, mean2, rstd2: Tensor            // (cap)
         let rrmsQ, rrmsK: Tensor                          // (heads, cap)
         let qkvCache, projCache: Tensor?
         // Backward scratch.
-        let dA, dM, dN, dQKV: Tensor                      // (cap, D) x3, (cap, 3D)
+        let dA, dM, dN, dAttended, dQKV: Tensor           // (cap, D) x4, (cap, 3D)
         let dG: Tensor                                    // (cap, 4D)
-        var rows = 0
+        var segments: Segments
+        let capacity: Int
 
-        init(_ s: Stream, capacity cap: Int, config c: DiTConfig) {
+        init(_ s: Stream, capacity cap: Int, samples: Int, config c: DiTConfig) {
             let d = c.hiddenSize
             func t(_ shape: [Int]) -> Tensor { Tensor(zeros: shape) }
+            capacity = cap
             xIn = t([cap, d]); n1 = t([cap, d]); m1 = t([cap, d]); qkv = t([cap, 3 * d]); p = t([cap, d])
-            xMid = t([cap, d]); n2 = t([cap, d]); m2 = t([cap, d]); o = t([cap, d])
+            xMid = t([cap, d]); n2 = t([cap, d]); m2 = t([cap, d]); o = t([cap, d]); attended = t([cap, d])
             h = t([cap, c.mlpHidden]); g = t([cap, c.mlpHidden])
-            mod = t([6 * d]); dmod = t([6 * d])
+            mod = t([samples, 6 * d]); dmod = t([samples, 6 * d])
             mean1 = t([cap]); rstd1 = t([cap]); mean2 = t([cap]); rstd2 = t([cap])
             rrmsQ = t([c.heads, cap]); rrmsK = t([c.heads, cap])
             qkvCache = s.qkv.makeCache(rows: cap); projCache = s.proj.makeCache(rows: cap)
-            dA = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dQKV = t([cap, 3 * d]); dG = t([cap, c.mlpHidden])
+            dA = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dAttended = t([cap, d]); dQKV = t([cap, 3 * d])
+            dG = t([cap, c.mlpHidden])
+            segments = Segments(capacity: samples)
         }
     }
 
     /// Saved values of one forward of the block.
     public final class Activations {
         let img: StreamActivations, txt: StreamActivations
-        let q, k, v, o: Tensor            // joint (txtCap + imgCap, D)
+        let q, k, v, o: Tensor            // joint rows, per sample [txt_b; img_b]
         let dq, dk, dv, dO: Tensor
-        let attention: AttentionCore.Activations
+        let attention: [AttentionCore.Activations]   // one per sample
+        var joint: Segments
 
-        init(_ b: DoubleStreamBlock, imageCapacity: Int, textCapacity: Int) {
-            img = StreamActivations(b.img, capacity: imageCapacity, config: b.config)
-            txt = StreamActivations(b.txt, capacity: textCapacity, config: b.config)
-            let joint = imageCapacity + textCapacity, d = b.config.hiddenSize
+        init(_ b: DoubleStreamBlock, imageCapacity: Int, textCapacity: Int, samples: Int) {
+            img = StreamActivations(b.img, capacity: imageCapacity * samples, samples: samples, config: b.config)
+            txt = StreamActivations(b.txt, capacity: textCapacity * samples, samples: samples, config: b.config)
+            let joint = (imageCapacity + textCapacity) * samples, d = b.config.hiddenSize
             q = Tensor(zeros: [joint, d]); k = Tensor(zeros: [joint, d]); v = Tensor(zeros: [joint, d]); o = Tensor(zeros: [joint, d])
             dq = Tensor(zeros: [joint, d]); dk = Tensor(zeros: [joint, d]); dv = Tensor(zeros: [joint, d]); dO = Tensor(zeros: [joint, d])
-            attention = b.attention.makeActivations(capacity: joint)
+            attention = (0..<samples).map { _ in b.attention.makeActivations(capacity: imageCapacity + textCapacity) }
+            self.joint = Segments(capacity: samples)
         }
     }
 
@@ -84,119 +91,151 @@ public final class DoubleStreamBlock {
         attention = AttentionCore(heads: config.heads, headDim: config.headDim)
     }
 
-    public func makeActivations(imageCapacity: Int, textCapacity: Int) -> Activations {
-        Activations(self, imageCapacity: imageCapacity, textCapacity: textCapacity)
+    /// Activations for `samples` samples of up to `imageCapacity` image and `textCapacity` text tokens each.
+    public func makeActivations(imageCapacity: Int, textCapacity: Int, samples: Int = 1) -> Activations {
+        Activations(self, imageCapacity: imageCapacity, textCapacity: textCapacity, samples: samples)
     }
 
-    /// Updates img (Li, D) and txt (Lt, D) in place. `sv` is silu(vec) (D); `rope` holds the
-    /// joint positions [text; image].
-    public func forward(img x: UnsafeMutablePointer<Float>, imageRows li: Int, txt y: UnsafeMutablePointer<Float>, textRows lt: Int,
-                        sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
-        // Per stream: modulation, modulated norm, qkv, Q/K RMSNorm into the joint buffers [txt; img].
-        prepare(txt, a.txt, y, rows: lt, offset: 0, sv: sv, a)
-        prepare(img, a.img, x, rows: li, offset: lt, sv: sv, a)
-        let d = config.hiddenSize, total = lt + li
+    /// Updates img and txt in place: each stream packs its samples' rows (`imageSegments`,
+    /// `textSegments`, the same samples in the same order). `sv` is silu(vec) per sample
+    /// (samples, D); `rope` holds the joint positions, per sample [text; image], packed.
+    public func forward(img x: UnsafeMutablePointer<Float>, imageSegments: Segments, txt y: UnsafeMutablePointer<Float>,
+                        textSegments: Segments, sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
+        precondition(imageSegments.count == textSegments.count && imageSegments.count <= a.attention.count,
+                     "\(imageSegments.count) image and \(textSegments.count) text segments, activations for \(a.attention.count) samples")
+        a.joint.set(zip(textSegments.counts, imageSegments.counts).map { $0 + $1 })
+        a.txt.segments = textSegments
+        a.img.segments = imageSegments
+        // Per stream: modulation, modulated norm, qkv, Q/K RMSNorm into the joint buffers.
+        prepare(txt, a.txt, y, inSample: { _ in 0 }, sv: sv, a)
+        prepare(img, a.img, x, inSample: { textSegments.counts[$0] }, sv: sv, a)
+        let d = config.hiddenSize, total = a.joint.total
         rope.apply(a.q.data, rows: total, heads: config.heads, stride: d)
         rope.apply(a.k.data, rows: total, heads: config.heads, stride: d)
-        attention.forward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: total, o: a.o.data, a.attention)
-        finish(txt, a.txt, y, offset: 0, a)
-        finish(img, a.img, x, offset: lt, a)
+        for b in 0..<a.joint.count {
+            let o = a.joint.offsets[b] * d
+            attention.forward(q: a.q.data + o, k: a.k.data + o, v: a.v.data + o, tokens: a.joint.counts[b], o: a.o.data + o, a.attention[b])
+        }
+        finish(txt, a.txt, y, inSample: { _ in 0 }, a)
+        finish(img, a.img, x, inSample: { textSegments.counts[$0] }, a)
     }
 
-    private func prepare(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, rows: Int, offset: Int,
-                         sv: UnsafePointer<Float>, _ a: Activations) {
+    /// Copies each sample's rows of this stream between the stream's packing and the joint one
+    /// (`inSample(b)`: where the stream's rows start inside sample b's joint rows).
+    private func moveRows(_ sa: StreamActivations, _ a: Activations, inSample: (Int) -> Int, stream: UnsafeMutablePointer<Float>,
+                          streamStride: Int, joint: UnsafeMutablePointer<Float>, toJoint: Bool) {
         let d = config.hiddenSize
-        sa.rows = rows
-        s.mod.forward(sv, rows: 1, sa.mod.data, cache: nil)
+        for b in 0..<sa.segments.count {
+            let s = stream + sa.segments.offsets[b] * streamStride, j = joint + (a.joint.offsets[b] + inSample(b)) * d
+            if toJoint {
+                ElementwiseKernels.copyRows(rows: sa.segments.counts[b], cols: d, from: s, stride: streamStride, to: j, stride: d)
+            } else {
+                ElementwiseKernels.copyRows(rows: sa.segments.counts[b], cols: d, from: j, stride: d, to: s, stride: streamStride)
+            }
+        }
+    }
+
+    private func prepare(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, inSample: (Int) -> Int,
+                         sv: UnsafePointer<Float>, _ a: Activations) {
+        let d = config.hiddenSize, seg = sa.segments, rows = seg.total
+        s.mod.forward(sv, rows: seg.count, sa.mod.data, cache: nil)
         sa.xIn.data.update(from: x, count: rows * d)
-        BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: sa.mod.data, scale: sa.mod.data + d,
+        BlockKernels.adaLNForward(seg, dim: d, x: x, mod: sa.mod.data, modStride: 6 * d, shift: 0, scale: 1,
                                   n: sa.n1.data, m: sa.m1.data, mean: sa.mean1.data, rstd: sa.rstd1.data)
         s.qkv.forward(sa.m1.data, rows: rows, sa.qkv.data, cache: sa.qkvCache)
-        BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
-                                        xStride: 3 * d, scale: s.queryNorm.data, y: a.q.data + offset * d, yStride: d,
-                                        rrms: sa.rrmsQ.data)
-        BlockKernels.headRMSNormForward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
-                                        xStride: 3 * d, scale: s.keyNorm.data, y: a.k.data + offset * d, yStride: d,
-                                        rrms: sa.rrmsK.data)
-        ElementwiseKernels.copyRows(rows: rows, cols: d, from: sa.qkv.data + 2 * d, stride: 3 * d,
-                                    to: a.v.data + offset * d, stride: d)
+        for b in 0..<seg.count {
+            let r = seg.offsets[b], j = (a.joint.offsets[b] + inSample(b)) * d
+            BlockKernels.headRMSNormForward(rows: seg.counts[b], heads: config.heads, headDim: config.headDim, x: sa.qkv.data + r * 3 * d,
+                                            xStride: 3 * d, scale: s.queryNorm.data, y: a.q.data + j, yStride: d,
+                                            rrms: sa.rrmsQ.data + r, rrmsStride: sa.capacity)
+            BlockKernels.headRMSNormForward(rows: seg.counts[b], heads: config.heads, headDim: config.headDim, x: sa.qkv.data + r * 3 * d + d,
+                                            xStride: 3 * d, scale: s.keyNorm.data, y: a.k.data + j, yStride: d,
+                                            rrms: sa.rrmsK.data + r, rrmsStride: sa.capacity)
+        }
+        moveRows(sa, a, inSample: inSample, stream: sa.qkv.data + 2 * d, streamStride: 3 * d, joint: a.v.data, toJoint: true)
     }
 
-    private func finish(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, offset: Int, _ a: Activations) {
-        let d = config.hiddenSize, rows = sa.rows, mod = sa.mod.data
-        s.proj.forward(a.o.data + offset * d, rows: rows, sa.p.data, cache: sa.projCache)
-        BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, x: x)
+    private func finish(_ s: Stream, _ sa: StreamActivations, _ x: UnsafeMutablePointer<Float>, inSample: (Int) -> Int, _ a: Activations) {
+        let d = config.hiddenSize, seg = sa.segments, rows = seg.total, mod = sa.mod.data
+        moveRows(sa, a, inSample: inSample, stream: sa.attended.data, streamStride: d, joint: a.o.data, toJoint: false)
+        s.proj.forward(sa.attended.data, rows: rows, sa.p.data, cache: sa.projCache)
+        BlockKernels.gatedResidualForward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 2, f: sa.p.data, x: x)
         sa.xMid.data.update(from: x, count: rows * d)
-        BlockKernels.adaLNForward(rows: rows, dim: d, x: x, shift: mod + 3 * d, scale: mod + 4 * d,
+        BlockKernels.adaLNForward(seg, dim: d, x: x, mod: mod, modStride: 6 * d, shift: 3, scale: 4,
                                   n: sa.n2.data, m: sa.m2.data, mean: sa.mean2.data, rstd: sa.rstd2.data)
         s.mlpIn.forward(sa.m2.data, rows: rows, sa.h.data, cache: nil)
         ActivationKernels.geluForward(rows * config.mlpHidden, sa.h.data, sa.g.data)
         s.mlpOut.forward(sa.g.data, rows: rows, sa.o.data, cache: nil)
-        BlockKernels.gatedResidualForward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, x: x)
+        BlockKernels.gatedResidualForward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 5, f: sa.o.data, x: x)
     }
 
     /// On entry dImg, dTxt hold the gradients at the block's outputs; on exit, at its inputs.
-    /// dsv (D) accumulates the gradient of silu(vec); parameter gradients accumulate.
+    /// dsv (samples, D) accumulates the gradient of silu(vec); parameter gradients accumulate.
     /// `progress` is called between the larger products (gradient sync tests its requests there).
     public func backward(dImg: UnsafeMutablePointer<Float>, dTxt: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>,
                          dsv: UnsafeMutablePointer<Float>?, rope: RotaryTable, _ a: Activations, progress: (() -> Void)? = nil) {
-        let d = config.hiddenSize
-        let lt = a.txt.rows, total = lt + a.img.rows
-        backwardToAttention(txt, a.txt, dTxt, offset: 0, a)
+        let d = config.hiddenSize, total = a.joint.total
+        let textRows = a.txt.segments.counts
+        backwardToAttention(txt, a.txt, dTxt, inSample: { _ in 0 }, a)
         progress?()
-        backwardToAttention(img, a.img, dImg, offset: lt, a)
+        backwardToAttention(img, a.img, dImg, inSample: { textRows[$0] }, a)
         progress?()
-        attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: total, dO: a.dO.data,
-                           dq: a.dq.data, dk: a.dk.data, dv: a.dv.data, a.attention)
+        for b in 0..<a.joint.count {
+            let o = a.joint.offsets[b] * d
+            attention.backward(q: a.q.data + o, k: a.k.data + o, v: a.v.data + o, tokens: a.joint.counts[b], dO: a.dO.data + o,
+                               dq: a.dq.data + o, dk: a.dk.data + o, dv: a.dv.data + o, a.attention[b])
+        }
         progress?()
         rope.apply(a.dq.data, rows: total, heads: config.heads, stride: d, inverse: true)
         rope.apply(a.dk.data, rows: total, heads: config.heads, stride: d, inverse: true)
-        backwardFromAttention(txt, a.txt, dTxt, offset: 0, sv: sv, dsv: dsv, a)
+        backwardFromAttention(txt, a.txt, dTxt, inSample: { _ in 0 }, sv: sv, dsv: dsv, a)
         progress?()
-        backwardFromAttention(img, a.img, dImg, offset: lt, sv: sv, dsv: dsv, a)
+        backwardFromAttention(img, a.img, dImg, inSample: { textRows[$0] }, sv: sv, dsv: dsv, a)
     }
 
     /// The MLP half and the attention output projection of one stream, down to the joint dO.
-    private func backwardToAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, offset: Int,
+    private func backwardToAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, inSample: (Int) -> Int,
                                      _ a: Activations) {
-        let d = config.hiddenSize, hidden = config.mlpHidden, rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
-        sa.dmod.fill(0)
+        let d = config.hiddenSize, hidden = config.mlpHidden, seg = sa.segments, rows = seg.total
+        let mod = sa.mod.data, dmod = sa.dmod.data
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: dmod, count: seg.count * 6 * d), with: 0)
         // MLP half: x_out = x_mid + gate2 * mlp(adaLN2(x_mid)).
-        BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 5 * d, f: sa.o.data, dx: dx,
-                                           dgate: dmod + 5 * d, df: sa.dA.data)
+        BlockKernels.gatedResidualBackward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 5, f: sa.o.data, dx: dx, dmod: dmod,
+                                           df: sa.dA.data)
         s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, overwrite: true, cache: nil)
         // dh overwrites h, which backward no longer needs after gelu'.
         ActivationKernels.geluBackwardInPlace(rows * hidden, h: sa.h.data, dy: sa.dG.data)
         s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, overwrite: true, cache: nil)
-        BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xMid.data, n: sa.n2.data, scale: mod + 4 * d, dm: sa.dM.data,
-                                   dshift: dmod + 3 * d, dscale: dmod + 4 * d, dn: sa.dN.data,
-                                   mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)
+        BlockKernels.adaLNBackward(seg, dim: d, x: sa.xMid.data, n: sa.n2.data, mod: mod, modStride: 6 * d, shift: 3, scale: 4,
+                                   dm: sa.dM.data, dmod: dmod, dn: sa.dN.data, mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)
         // Attention half, up to the joint output: x_mid = x_in + gate1 * proj(o).
-        BlockKernels.gatedResidualBackward(rows: rows, dim: d, gate: mod + 2 * d, f: sa.p.data, dx: dx,
-                                           dgate: dmod + 2 * d, df: sa.dA.data)
-        s.proj.backward(a.o.data + offset * d, rows: rows, dy: sa.dA.data, dx: a.dO.data + offset * d, overwrite: true, cache: sa.projCache)
+        BlockKernels.gatedResidualBackward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 2, f: sa.p.data, dx: dx, dmod: dmod,
+                                           df: sa.dA.data)
+        s.proj.backward(sa.attended.data, rows: rows, dy: sa.dA.data, dx: sa.dAttended.data, overwrite: true, cache: sa.projCache)
+        moveRows(sa, a, inSample: inSample, stream: sa.dAttended.data, streamStride: d, joint: a.dO.data, toJoint: true)
     }
 
     /// From the joint dQ, dK, dV back through Q/K norms, qkv and the first adaLN of one stream.
-    private func backwardFromAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, offset: Int,
+    private func backwardFromAttention(_ s: Stream, _ sa: StreamActivations, _ dx: UnsafeMutablePointer<Float>, inSample: (Int) -> Int,
                                        sv: UnsafePointer<Float>, dsv: UnsafeMutablePointer<Float>?, _ a: Activations) {
-        let d = config.hiddenSize, rows = sa.rows, mod = sa.mod.data, dmod = sa.dmod.data
+        let d = config.hiddenSize, seg = sa.segments, rows = seg.total, mod = sa.mod.data, dmod = sa.dmod.data
         ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: sa.dQKV.data, count: rows * 3 * d), with: 0)
-        BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data,
-                                         xStride: 3 * d, dy: a.dq.data + offset * d, dyStride: d, rrms: sa.rrmsQ.data,
-                                         scale: s.queryNorm.data, dx: sa.dQKV.data, dxStride: 3 * d,
-                                         dscale: s.queryNorm.gradData)
-        BlockKernels.headRMSNormBackward(rows: rows, heads: config.heads, headDim: config.headDim, x: sa.qkv.data + d,
-                                         xStride: 3 * d, dy: a.dk.data + offset * d, dyStride: d, rrms: sa.rrmsK.data,
-                                         scale: s.keyNorm.data, dx: sa.dQKV.data + d, dxStride: 3 * d,
-                                         dscale: s.keyNorm.gradData)
-        ElementwiseKernels.copyRows(rows: rows, cols: d, from: a.dv.data + offset * d, stride: d,
-                                    to: sa.dQKV.data + 2 * d, stride: 3 * d)
+        for b in 0..<seg.count {
+            let r = seg.offsets[b], j = (a.joint.offsets[b] + inSample(b)) * d
+            BlockKernels.headRMSNormBackward(rows: seg.counts[b], heads: config.heads, headDim: config.headDim, x: sa.qkv.data + r * 3 * d,
+                                             xStride: 3 * d, dy: a.dq.data + j, dyStride: d, rrms: sa.rrmsQ.data + r, rrmsStride: sa.capacity,
+                                             scale: s.queryNorm.data, dx: sa.dQKV.data + r * 3 * d, dxStride: 3 * d,
+                                             dscale: s.queryNorm.gradData)
+            BlockKernels.headRMSNormBackward(rows: seg.counts[b], heads: config.heads, headDim: config.headDim, x: sa.qkv.data + r * 3 * d + d,
+                                             xStride: 3 * d, dy: a.dk.data + j, dyStride: d, rrms: sa.rrmsK.data + r, rrmsStride: sa.capacity,
+                                             scale: s.keyNorm.data, dx: sa.dQKV.data + r * 3 * d + d, dxStride: 3 * d,
+                                             dscale: s.keyNorm.gradData)
+        }
+        moveRows(sa, a, inSample: inSample, stream: sa.dQKV.data + 2 * d, streamStride: 3 * d, joint: a.dv.data, toJoint: false)
         s.qkv.backward(sa.m1.data, rows: rows, dy: sa.dQKV.data, dx: sa.dM.data, overwrite: true, cache: sa.qkvCache)
-        BlockKernels.adaLNBackward(rows: rows, dim: d, x: sa.xIn.data, n: sa.n1.data, scale: mod + d, dm: sa.dM.data,
-                                   dshift: dmod, dscale: dmod + d, dn: sa.dN.data,
-                                   mean: sa.mean1.data, rstd: sa.rstd1.data, dx: dx)
-        s.mod.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
+        BlockKernels.adaLNBackward(seg, dim: d, x: sa.xIn.data, n: sa.n1.data, mod: mod, modStride: 6 * d, shift: 0, scale: 1,
+                                   dm: sa.dM.data, dmod: dmod, dn: sa.dN.data, mean: sa.mean1.data, rstd: sa.rstd1.data, dx: dx)
+        s.mod.backward(sv, rows: seg.count, dy: dmod, dx: dsv, cache: nil)
     }
 
     /// FLOPs of one forward with li image and lt text tokens.

@@ -25,49 +25,56 @@ public final class SingleStreamBlock {
         attention = AttentionCore(heads: c.heads, headDim: c.headDim)
     }
 
-    /// Saved values of one forward.
+    /// Saved values of one forward over up to `capacity` packed rows of up to `samples` samples.
     public final class Activations {
         let xIn, n, m: Tensor               // (cap, D)
         let y1: Tensor                      // (cap, 3D + 4D): linear1 output
         let cat: Tensor                     // (cap, D + 4D): [attention; gelu(mlp)]
         let out: Tensor                     // (cap, D): linear2 output
         let q, k, v: Tensor                 // (cap, D)
-        let mod, dmod: Tensor               // (3D)
+        let mod, dmod: Tensor               // (samples, 3D)
         let mean, rstd: Tensor              // (cap)
         let rrmsQ, rrmsK: Tensor            // (heads, cap)
         let cache1, cache2: Tensor?
-        let attention: AttentionCore.Activations
+        let attention: [AttentionCore.Activations]   // one per sample
         // Backward scratch.
         let dOut, dM, dN: Tensor            // (cap, D)
         let dCat: Tensor                    // (cap, 5D)
         let dY1: Tensor                     // (cap, 7D)
         let dq, dk, dv: Tensor              // (cap, D)
-        var rows = 0
+        var segments: Segments
 
-        init(_ b: SingleStreamBlock, capacity cap: Int) {
+        init(_ b: SingleStreamBlock, capacity cap: Int, samples: Int, sampleCapacity: Int) {
             let c = b.config, d = c.hiddenSize
             func t(_ s: [Int]) -> Tensor { Tensor(zeros: s) }
             xIn = t([cap, d]); n = t([cap, d]); m = t([cap, d])
             y1 = t([cap, 3 * d + c.mlpHidden]); cat = t([cap, d + c.mlpHidden]); out = t([cap, d])
             q = t([cap, d]); k = t([cap, d]); v = t([cap, d])
-            mod = t([3 * d]); dmod = t([3 * d]); mean = t([cap]); rstd = t([cap])
+            mod = t([samples, 3 * d]); dmod = t([samples, 3 * d]); mean = t([cap]); rstd = t([cap])
             rrmsQ = t([c.heads, cap]); rrmsK = t([c.heads, cap])
             cache1 = b.linear1.makeCache(rows: cap); cache2 = b.linear2.makeCache(rows: cap)
-            attention = b.attention.makeActivations(capacity: cap)
+            attention = (0..<samples).map { _ in b.attention.makeActivations(capacity: sampleCapacity) }
             dOut = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dCat = t([cap, d + c.mlpHidden])
             dY1 = t([cap, 3 * d + c.mlpHidden]); dq = t([cap, d]); dk = t([cap, d]); dv = t([cap, d])
+            segments = Segments(capacity: samples)
         }
     }
 
-    public func makeActivations(capacity: Int) -> Activations { Activations(self, capacity: capacity) }
+    /// Activations for `samples` samples of up to `capacity` joint tokens each.
+    public func makeActivations(capacity: Int, samples: Int = 1) -> Activations {
+        Activations(self, capacity: capacity * samples, samples: samples, sampleCapacity: capacity)
+    }
 
-    /// Updates x (L, D) in place; `sv` is silu(vec); `rope` holds the positions of all L tokens.
-    public func forward(_ x: UnsafeMutablePointer<Float>, rows L: Int, sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
-        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden
-        a.rows = L
-        modulation.forward(sv, rows: 1, a.mod.data, cache: nil)
+    /// Updates x (rows, D) in place: samples packed by `segments` (their [text; image] rows);
+    /// `sv` is silu(vec) per sample (samples, D); `rope` holds the positions of all rows.
+    public func forward(_ x: UnsafeMutablePointer<Float>, segments seg: Segments, sv: UnsafePointer<Float>, rope: RotaryTable,
+                        _ a: Activations) {
+        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden, L = seg.total
+        precondition(seg.count <= a.attention.count, "\(seg.count) samples, activations for \(a.attention.count)")
+        a.segments = seg
+        modulation.forward(sv, rows: seg.count, a.mod.data, cache: nil)
         a.xIn.data.update(from: x, count: L * d)
-        BlockKernels.adaLNForward(rows: L, dim: d, x: x, shift: a.mod.data, scale: a.mod.data + d, n: a.n.data, m: a.m.data,
+        BlockKernels.adaLNForward(seg, dim: d, x: x, mod: a.mod.data, modStride: 3 * d, shift: 0, scale: 1, n: a.n.data, m: a.m.data,
                                   mean: a.mean.data, rstd: a.rstd.data)
         linear1.forward(a.m.data, rows: L, a.y1.data, cache: a.cache1)
         BlockKernels.headRMSNormForward(rows: L, heads: config.heads, headDim: config.headDim, x: a.y1.data, xStride: w1,
@@ -77,24 +84,29 @@ public final class SingleStreamBlock {
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.y1.data + 2 * d, stride: w1, to: a.v.data, stride: d)
         rope.apply(a.q.data, rows: L, heads: config.heads, stride: d)
         rope.apply(a.k.data, rows: L, heads: config.heads, stride: d)
-        // Attention output goes straight into the first D columns of cat.
-        attention.forward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: L, o: a.dq.data, a.attention)
+        // Attention per sample; its output goes into the first D columns of cat.
+        for b in 0..<seg.count {
+            let o = seg.offsets[b] * d
+            attention.forward(q: a.q.data + o, k: a.k.data + o, v: a.v.data + o, tokens: seg.counts[b], o: a.dq.data + o, a.attention[b])
+        }
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dq.data, stride: d, to: a.cat.data, stride: w2)
         for r in 0..<L {
             ActivationKernels.geluForward(hidden, a.y1.data + r * w1 + 3 * d, a.cat.data + r * w2 + d)
         }
         linear2.forward(a.cat.data, rows: L, a.out.data, cache: a.cache2)
-        BlockKernels.gatedResidualForward(rows: L, dim: d, gate: a.mod.data + 2 * d, f: a.out.data, x: x)
+        BlockKernels.gatedResidualForward(seg, dim: d, mod: a.mod.data, modStride: 3 * d, gate: 2, f: a.out.data, x: x)
     }
 
-    /// On entry dx holds the gradient at the output; on exit, at the input. dsv accumulates.
-    /// `progress` is called between the larger products (gradient sync tests its requests there).
+    /// On entry dx holds the gradient at the output; on exit, at the input. dsv (samples, D)
+    /// accumulates. `progress` is called between the larger products (gradient sync tests its
+    /// requests there).
     public func backward(_ dx: UnsafeMutablePointer<Float>, sv: UnsafePointer<Float>, dsv: UnsafeMutablePointer<Float>?,
                          rope: RotaryTable, _ a: Activations, progress: (() -> Void)? = nil) {
-        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden, L = a.rows
+        let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden
+        let seg = a.segments, L = seg.total
         let mod = a.mod.data, dmod = a.dmod.data
-        a.dmod.fill(0)
-        BlockKernels.gatedResidualBackward(rows: L, dim: d, gate: mod + 2 * d, f: a.out.data, dx: dx, dgate: dmod + 2 * d,
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: dmod, count: seg.count * 3 * d), with: 0)
+        BlockKernels.gatedResidualBackward(seg, dim: d, mod: mod, modStride: 3 * d, gate: 2, f: a.out.data, dx: dx, dmod: dmod,
                                            df: a.dOut.data)
         linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, overwrite: true, cache: a.cache2)
         progress?()
@@ -105,10 +117,13 @@ public final class SingleStreamBlock {
             ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: row, count: 2 * d), with: 0)
             ActivationKernels.geluBackward(hidden, a.y1.data + r * w1 + 3 * d, a.dCat.data + r * w2 + d, row + 3 * d)
         }
-        // Attention branch.
+        // Attention branch, per sample.
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dCat.data, stride: w2, to: a.dOut.data, stride: d)
-        attention.backward(q: a.q.data, k: a.k.data, v: a.v.data, tokens: L, dO: a.dOut.data, dq: a.dq.data, dk: a.dk.data,
-                           dv: a.dv.data, a.attention)
+        for b in 0..<seg.count {
+            let o = seg.offsets[b] * d
+            attention.backward(q: a.q.data + o, k: a.k.data + o, v: a.v.data + o, tokens: seg.counts[b], dO: a.dOut.data + o,
+                               dq: a.dq.data + o, dk: a.dk.data + o, dv: a.dv.data + o, a.attention[b])
+        }
         progress?()
         rope.apply(a.dq.data, rows: L, heads: config.heads, stride: d, inverse: true)
         rope.apply(a.dk.data, rows: L, heads: config.heads, stride: d, inverse: true)
@@ -120,9 +135,9 @@ public final class SingleStreamBlock {
                                          dx: a.dY1.data + d, dxStride: w1, dscale: keyNorm.gradData)
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dv.data, stride: d, to: a.dY1.data + 2 * d, stride: w1)
         linear1.backward(a.m.data, rows: L, dy: a.dY1.data, dx: a.dM.data, overwrite: true, cache: a.cache1)
-        BlockKernels.adaLNBackward(rows: L, dim: d, x: a.xIn.data, n: a.n.data, scale: mod + d, dm: a.dM.data,
-                                   dshift: dmod, dscale: dmod + d, dn: a.dN.data, mean: a.mean.data, rstd: a.rstd.data, dx: dx)
-        modulation.backward(sv, rows: 1, dy: dmod, dx: dsv, cache: nil)
+        BlockKernels.adaLNBackward(seg, dim: d, x: a.xIn.data, n: a.n.data, mod: mod, modStride: 3 * d, shift: 0, scale: 1,
+                                   dm: a.dM.data, dmod: dmod, dn: a.dN.data, mean: a.mean.data, rstd: a.rstd.data, dx: dx)
+        modulation.backward(sv, rows: seg.count, dy: dmod, dx: dsv, cache: nil)
     }
 
     public func forwardFLOPs(rows L: Int) -> FLOPCount {

@@ -2,7 +2,7 @@ import Foundation
 import TensorCore
 
 /// FLUX's `MLPEmbedder`: out_layer(silu(in_layer(x))), used for `time_in`, `vector_in`
-/// and `guidance_in`. Works on one row (one sample's conditioning vector).
+/// and `guidance_in`, over one row per sample (each sample's conditioning vector).
 public final class MLPEmbedder {
     public let inLayer: Linear
     public let outLayer: Linear
@@ -12,37 +12,43 @@ public final class MLPEmbedder {
         outLayer = Linear(registry, "\(name).out_layer", in: hidden, out: hidden, group: group)
     }
 
-    /// Saved values and scratch of one forward.
+    /// Saved values and scratch of one forward of up to `rows` samples.
     public final class Activations {
-        let x: Tensor                     // (in)
-        let h: Tensor, a: Tensor          // (hidden): in_layer output, its SiLU
-        let out: Tensor, da: Tensor, dh: Tensor  // (hidden) scratch
-        init(inDim: Int, hidden: Int) {
-            x = Tensor(zeros: [inDim])
-            h = Tensor(zeros: [hidden]); a = Tensor(zeros: [hidden])
-            out = Tensor(zeros: [hidden]); da = Tensor(zeros: [hidden]); dh = Tensor(zeros: [hidden])
+        let x: Tensor                     // (rows, in)
+        let h: Tensor, a: Tensor          // (rows, hidden): in_layer output, its SiLU
+        let out: Tensor, da: Tensor, dh: Tensor  // (rows, hidden) scratch
+        var rows = 0
+        init(inDim: Int, hidden: Int, rows r: Int) {
+            x = Tensor(zeros: [r, inDim])
+            h = Tensor(zeros: [r, hidden]); a = Tensor(zeros: [r, hidden])
+            out = Tensor(zeros: [r, hidden]); da = Tensor(zeros: [r, hidden]); dh = Tensor(zeros: [r, hidden])
         }
     }
 
-    public func makeActivations() -> Activations { Activations(inDim: inLayer.inFeatures, hidden: inLayer.outFeatures) }
-
-    /// y (hidden) += out_layer(silu(in_layer(x))): accumulates, so embeddings sum into vec.
-    public func forwardAccumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ act: Activations) {
-        act.x.data.update(from: x, count: inLayer.inFeatures)
-        inLayer.forward(x, rows: 1, act.h.data, cache: nil)
-        ActivationKernels.siluForward(act.h.count, act.h.data, act.a.data)
-        outLayer.forward(act.a.data, rows: 1, act.out.data, cache: nil)
-        ElementwiseKernels.axpy(outLayer.outFeatures, 1, act.out.data, y)
+    public func makeActivations(rows: Int = 1) -> Activations {
+        Activations(inDim: inLayer.inFeatures, hidden: inLayer.outFeatures, rows: rows)
     }
 
-    /// Parameter gradients from dy (hidden); the input gets none (it is t or a frozen encoding).
+    /// y (rows, hidden) += out_layer(silu(in_layer(x (rows, in)))): accumulates, so embeddings sum into vec.
+    public func forwardAccumulate(_ x: UnsafePointer<Float>, rows: Int = 1, into y: UnsafeMutablePointer<Float>, _ act: Activations) {
+        precondition(rows <= act.x.shape[0], "\(rows) rows, activations for \(act.x.shape[0])")
+        act.rows = rows
+        let hidden = outLayer.outFeatures
+        act.x.data.update(from: x, count: rows * inLayer.inFeatures)
+        inLayer.forward(x, rows: rows, act.h.data, cache: nil)
+        ActivationKernels.siluForward(rows * hidden, act.h.data, act.a.data)
+        outLayer.forward(act.a.data, rows: rows, act.out.data, cache: nil)
+        ElementwiseKernels.axpy(rows * hidden, 1, act.out.data, y)
+    }
+
+    /// Parameter gradients from dy (rows, hidden); the input gets none (it is t or a frozen encoding).
     public func backward(dy: UnsafePointer<Float>, _ act: Activations) {
         guard outLayer.weight.grad != nil || inLayer.weight.grad != nil else { return }
-        act.da.fill(0)
-        act.dh.fill(0)
-        outLayer.backward(act.a.data, rows: 1, dy: dy, dx: act.da.data, cache: nil)
-        ActivationKernels.siluBackwardAccumulate(act.h.count, act.h.data, act.da.data, act.dh.data)
-        inLayer.backward(act.x.data, rows: 1, dy: act.dh.data, dx: nil, cache: nil)
+        let n = act.rows * outLayer.outFeatures
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: act.dh.data, count: n), with: 0)
+        outLayer.backward(act.a.data, rows: act.rows, dy: dy, dx: act.da.data, overwrite: true, cache: nil)
+        ActivationKernels.siluBackwardAccumulate(n, act.h.data, act.da.data, act.dh.data)
+        inLayer.backward(act.x.data, rows: act.rows, dy: act.dh.data, dx: nil, cache: nil)
     }
 }
 

@@ -28,22 +28,34 @@ public final class RotaryTable {
 
     /// Fills the table for `count` tokens with position ids (count, axes) in row-major order.
     public func build(ids: UnsafePointer<Float>, count: Int) {
-        precondition(count <= capacity, "RoPE table holds \(capacity) tokens, asked for \(count)")
-        rows = count
+        setRows(ids: ids, count: count, at: 0)
+        setCount(count)
+    }
+
+    /// Fills rows `offset ..< offset + count` from position ids (count, axes): one sample of a packed batch.
+    public func setRows(ids: UnsafePointer<Float>, count: Int, at offset: Int) {
+        precondition(offset + count <= capacity, "RoPE table holds \(capacity) tokens, asked for rows \(offset)..<\(offset + count)")
         let pairs = headDim / 2, axes = axesDims.count
         for r in 0..<count {
             var pair = 0
+            let out = (offset + r) * pairs
             for (a, d) in axesDims.enumerated() {
                 let pos = Double(ids[r * axes + a])
                 for k in 0..<(d / 2) {
                     let omega = 1 / pow(theta, Double(2 * k) / Double(d))
                     let angle = pos * omega
-                    cosines.data[r * pairs + pair] = Float(cos(angle))
-                    sines.data[r * pairs + pair] = Float(sin(angle))
+                    cosines.data[out + pair] = Float(cos(angle))
+                    sines.data[out + pair] = Float(sin(angle))
                     pair += 1
                 }
             }
         }
+    }
+
+    /// The number of rows in use (every row below it filled by `setRows`).
+    public func setCount(_ count: Int) {
+        precondition(count <= capacity, "RoPE table holds \(capacity) tokens, asked for \(count)")
+        rows = count
     }
 
     /// Rotates each head of x (rows, heads * headDim; row stride `stride`) in place, rows

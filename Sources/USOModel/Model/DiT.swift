@@ -6,7 +6,8 @@ import TensorCore
 /// projection); image stream img_in([noisy tokens; reference tokens]); conditioning
 /// vec = time_in(t) + guidance_in(g) + vector_in(pooled); double-stream blocks, then
 /// single-stream blocks over [text; image]; only the noisy tokens reach the final layer.
-/// One sample per call (sequence lengths differ between samples with dropped conditions).
+/// A forward takes a batch of samples packed along the rows (their sequence lengths may
+/// differ: dropped conditions, prompt lengths): one GEMM per layer for all of them.
 public final class DiT {
     public let config: DiTConfig
     let imgIn: Linear, txtIn: Linear
@@ -57,84 +58,113 @@ public final class DiT {
         }
     }
 
-    /// Everything one forward saves for its backward, sized for the largest sample.
+    /// Everything one forward saves for its backward, sized for `samples` of the largest sample.
     public final class Activations {
-        public let imageCapacity: Int, textCapacity: Int
-        let imageIn: Tensor                   // (imgCap, inC): copy of the input tokens
-        let textIn: Tensor                    // (txtCap, contextDim)
-        let img: Tensor, txt: Tensor          // (cap, D): streams through the double blocks
-        let joint: Tensor                     // (txtCap + imgCap, D)
+        public let imageCapacity: Int, textCapacity: Int, samples: Int
+        let imageIn: Tensor                   // (samples * imgCap, inC): copies of the input tokens, packed
+        let textIn: Tensor                    // (samples * txtCap, contextDim)
+        let img: Tensor, txt: Tensor          // packed streams through the double blocks
+        let joint: Tensor                     // packed [text_b; image_b]
         let dImg: Tensor, dTxt: Tensor, dJoint: Tensor
-        let vec: Tensor, sv: Tensor, dsv: Tensor, dvec: Tensor, temb: Tensor, gemb: Tensor
+        let vec: Tensor, sv: Tensor, dsv: Tensor, dvec: Tensor, temb: Tensor, gemb: Tensor, pooled: Tensor   // (samples, ...)
         let timeAct: MLPEmbedder.Activations, vectorAct: MLPEmbedder.Activations, guidanceAct: MLPEmbedder.Activations?
         let doubles: [DoubleStreamBlock.Activations]
         let singles: [SingleStreamBlock.Activations]
         let final: FinalLayer.Activations
         public let rope: RotaryTable
-        /// The prediction v_hat (noisyCap, inChannels) of the last forward.
+        /// The predictions v_hat of the last forward, packed: sample b's (noisyRows_b, inChannels) at `outputOffset(b)`.
         public let output: Tensor
-        /// The gradient of the style tokens after backward (txtCap, D): rows 0 ..< styleRows.
+        /// The gradient of the text stream after backward, packed as `textSegments`: each
+        /// sample's style tokens are its first `styleRows` rows.
         public var styleGradient: Tensor { dTxt }
-        var noisyRows = 0, imageRows = 0, styleRows = 0, textRows = 0
+        public internal(set) var imageSegments: Segments, textSegments: Segments, jointSegments: Segments, noisySegments: Segments
+        var styleRows: [Int], textRows: [Int], noisyRowOffsets: [Int]
 
-        init(_ m: DiT, imageCapacity ic: Int, textCapacity tc: Int) {
+        init(_ m: DiT, imageCapacity ic: Int, textCapacity tc: Int, samples n: Int) {
             let c = m.config, d = c.hiddenSize
-            imageCapacity = ic; textCapacity = tc
-            imageIn = Tensor(zeros: [ic, c.inChannels]); textIn = Tensor(zeros: [tc, c.contextDim])
-            img = Tensor(zeros: [ic, d]); txt = Tensor(zeros: [tc, d]); joint = Tensor(zeros: [ic + tc, d])
-            dImg = Tensor(zeros: [ic, d]); dTxt = Tensor(zeros: [tc, d]); dJoint = Tensor(zeros: [ic + tc, d])
-            vec = Tensor(zeros: [d]); sv = Tensor(zeros: [d]); dsv = Tensor(zeros: [d]); dvec = Tensor(zeros: [d])
-            temb = Tensor(zeros: [c.timeEmbedDim]); gemb = Tensor(zeros: [c.timeEmbedDim])
-            timeAct = m.timeIn.makeActivations(); vectorAct = m.vectorIn.makeActivations()
-            guidanceAct = m.guidanceIn?.makeActivations()
-            doubles = m.doubleBlocks.map { $0.makeActivations(imageCapacity: ic, textCapacity: tc) }
-            singles = m.singleBlocks.map { $0.makeActivations(capacity: ic + tc) }
-            final = m.finalLayer.makeActivations(capacity: ic)
-            rope = RotaryTable(axesDims: c.axesDims, theta: c.theta, capacity: ic + tc)
-            output = Tensor(zeros: [ic, c.inChannels])
+            imageCapacity = ic; textCapacity = tc; samples = n
+            imageIn = Tensor(zeros: [n * ic, c.inChannels]); textIn = Tensor(zeros: [n * tc, c.contextDim])
+            img = Tensor(zeros: [n * ic, d]); txt = Tensor(zeros: [n * tc, d]); joint = Tensor(zeros: [n * (ic + tc), d])
+            dImg = Tensor(zeros: [n * ic, d]); dTxt = Tensor(zeros: [n * tc, d]); dJoint = Tensor(zeros: [n * (ic + tc), d])
+            vec = Tensor(zeros: [n, d]); sv = Tensor(zeros: [n, d]); dsv = Tensor(zeros: [n, d]); dvec = Tensor(zeros: [n, d])
+            temb = Tensor(zeros: [n, c.timeEmbedDim]); gemb = Tensor(zeros: [n, c.timeEmbedDim]); pooled = Tensor(zeros: [n, c.vecDim])
+            timeAct = m.timeIn.makeActivations(rows: n); vectorAct = m.vectorIn.makeActivations(rows: n)
+            guidanceAct = m.guidanceIn?.makeActivations(rows: n)
+            doubles = m.doubleBlocks.map { $0.makeActivations(imageCapacity: ic, textCapacity: tc, samples: n) }
+            singles = m.singleBlocks.map { $0.makeActivations(capacity: ic + tc, samples: n) }
+            final = m.finalLayer.makeActivations(capacity: ic, samples: n)
+            rope = RotaryTable(axesDims: c.axesDims, theta: c.theta, capacity: n * (ic + tc))
+            output = Tensor(zeros: [n * ic, c.inChannels])
+            imageSegments = Segments(capacity: n); textSegments = Segments(capacity: n)
+            jointSegments = Segments(capacity: n); noisySegments = Segments(capacity: n)
+            styleRows = [Int](repeating: 0, count: n); textRows = styleRows; noisyRowOffsets = styleRows
         }
+
+        /// The first row of sample b's v_hat in `output` (and of its gradient in backward's dOutput).
+        public func outputOffset(_ b: Int) -> Int { noisySegments.offsets[b] }
     }
 
-    /// Activations for samples of up to `imageTokens` image tokens (noisy + references) and
-    /// `textTokens` text-stream tokens (style + text).
-    public func makeActivations(imageTokens: Int, textTokens: Int) -> Activations {
-        Activations(self, imageCapacity: imageTokens, textCapacity: textTokens)
+    /// Activations for up to `samples` samples per forward, each of up to `imageTokens` image
+    /// tokens (noisy + references) and `textTokens` text-stream tokens (style + text).
+    public func makeActivations(imageTokens: Int, textTokens: Int, samples: Int = 1) -> Activations {
+        Activations(self, imageCapacity: imageTokens, textCapacity: textTokens, samples: samples)
     }
 
-    /// v_hat (noisyRows, inChannels) into `a.output`.
-    public func forward(_ x: Inputs, _ a: Activations) {
-        let c = config, d = c.hiddenSize
-        let li = x.noisyRows + x.referenceRows, lt = x.styleRows + x.textRows
-        precondition(li <= a.imageCapacity && lt <= a.textCapacity,
-                     "sample of \(li) image and \(lt) text tokens exceeds activations for \(a.imageCapacity) and \(a.textCapacity)")
-        a.noisyRows = x.noisyRows; a.imageRows = li; a.styleRows = x.styleRows; a.textRows = x.textRows
-        // Streams.
-        a.imageIn.data.update(from: x.imageTokens, count: li * c.inChannels)
-        imgIn.forward(x.imageTokens, rows: li, a.img.data, cache: nil)
-        if x.styleRows > 0 { a.txt.data.update(from: x.styleTokens!, count: x.styleRows * d) }
-        a.textIn.data.update(from: x.text, count: x.textRows * c.contextDim)
-        txtIn.forward(x.text, rows: x.textRows, a.txt.data + x.styleRows * d, cache: nil)
-        // Conditioning vector.
-        a.vec.fill(0)
-        TimestepEmbedding.embed(x.t, dim: c.timeEmbedDim, into: a.temb.data)
-        timeIn.forwardAccumulate(a.temb.data, into: a.vec.data, a.timeAct)
-        if let guidanceIn, let ga = a.guidanceAct {
-            TimestepEmbedding.embed(x.guidance, dim: c.timeEmbedDim, into: a.gemb.data)
-            guidanceIn.forwardAccumulate(a.gemb.data, into: a.vec.data, ga)
+    /// v_hat of one sample into `a.output`.
+    public func forward(_ x: Inputs, _ a: Activations) { forward(batch: [x], a) }
+
+    /// v_hat of every sample of `batch` into `a.output`, packed (see `Activations.outputOffset`).
+    /// The samples may differ in their token counts: row-wise layers run over all of them at
+    /// once (one GEMM per layer), attention and modulation per sample.
+    public func forward(batch: [Inputs], _ a: Activations) {
+        let c = config, d = c.hiddenSize, n = batch.count
+        precondition(n >= 1 && n <= a.samples, "a batch of \(n) samples, activations for \(a.samples)")
+        for x in batch {
+            precondition(x.noisyRows + x.referenceRows <= a.imageCapacity && x.styleRows + x.textRows <= a.textCapacity,
+                         "sample of \(x.noisyRows + x.referenceRows) image and \(x.styleRows + x.textRows) text tokens exceeds activations for \(a.imageCapacity) and \(a.textCapacity)")
         }
-        vectorIn.forwardAccumulate(x.pooled, into: a.vec.data, a.vectorAct)
-        ActivationKernels.siluForward(d, a.vec.data, a.sv.data)
-        // Positions: [style; text] then [noisy; refs], the order of the joint sequence.
-        a.rope.build(ids: x.positionIds, count: lt + li)
+        a.imageSegments.set(batch.lazy.map { $0.noisyRows + $0.referenceRows })
+        a.textSegments.set(batch.lazy.map { $0.styleRows + $0.textRows })
+        a.jointSegments.set(batch.lazy.map { $0.noisyRows + $0.referenceRows + $0.styleRows + $0.textRows })
+        a.noisySegments.set(batch.lazy.map(\.noisyRows))
+        for (b, x) in batch.enumerated() {
+            a.styleRows[b] = x.styleRows
+            a.textRows[b] = x.textRows
+            a.noisyRowOffsets[b] = a.jointSegments.offsets[b] + x.styleRows + x.textRows
+            // Streams: the image tokens packed, then img_in over all; text per sample after its style tokens.
+            (a.imageIn.data + a.imageSegments.offsets[b] * c.inChannels).update(from: x.imageTokens, count: a.imageSegments.counts[b] * c.inChannels)
+            let t0 = a.textSegments.offsets[b]
+            if x.styleRows > 0 { (a.txt.data + t0 * d).update(from: x.styleTokens!, count: x.styleRows * d) }
+            (a.textIn.data + (t0 + x.styleRows) * c.contextDim).update(from: x.text, count: x.textRows * c.contextDim)
+            txtIn.forward(x.text, rows: x.textRows, a.txt.data + (t0 + x.styleRows) * d, cache: nil)
+            // Positions: [style; text] then [noisy; refs], the order of the joint sequence.
+            a.rope.setRows(ids: x.positionIds, count: a.jointSegments.counts[b], at: a.jointSegments.offsets[b])
+            TimestepEmbedding.embed(x.t, dim: c.timeEmbedDim, into: a.temb.data + b * c.timeEmbedDim)
+            TimestepEmbedding.embed(x.guidance, dim: c.timeEmbedDim, into: a.gemb.data + b * c.timeEmbedDim)
+            (a.pooled.data + b * c.vecDim).update(from: x.pooled, count: c.vecDim)
+        }
+        a.rope.setCount(a.jointSegments.total)
+        imgIn.forward(a.imageIn.data, rows: a.imageSegments.total, a.img.data, cache: nil)
+        // Conditioning vectors, one per sample.
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.vec.data, count: n * d), with: 0)
+        timeIn.forwardAccumulate(a.temb.data, rows: n, into: a.vec.data, a.timeAct)
+        if let guidanceIn, let ga = a.guidanceAct { guidanceIn.forwardAccumulate(a.gemb.data, rows: n, into: a.vec.data, ga) }
+        vectorIn.forwardAccumulate(a.pooled.data, rows: n, into: a.vec.data, a.vectorAct)
+        ActivationKernels.siluForward(n * d, a.vec.data, a.sv.data)
         for (block, act) in zip(doubleBlocks, a.doubles) {
-            block.forward(img: a.img.data, imageRows: li, txt: a.txt.data, textRows: lt, sv: a.sv.data, rope: a.rope, act)
+            block.forward(img: a.img.data, imageSegments: a.imageSegments, txt: a.txt.data, textSegments: a.textSegments,
+                          sv: a.sv.data, rope: a.rope, act)
         }
-        a.joint.data.update(from: a.txt.data, count: lt * d)
-        (a.joint.data + lt * d).update(from: a.img.data, count: li * d)
+        for b in 0..<n {
+            let j = a.joint.data + a.jointSegments.offsets[b] * d
+            j.update(from: a.txt.data + a.textSegments.offsets[b] * d, count: a.textSegments.counts[b] * d)
+            (j + a.textSegments.counts[b] * d).update(from: a.img.data + a.imageSegments.offsets[b] * d, count: a.imageSegments.counts[b] * d)
+        }
         for (block, act) in zip(singleBlocks, a.singles) {
-            block.forward(a.joint.data, rows: lt + li, sv: a.sv.data, rope: a.rope, act)
+            block.forward(a.joint.data, segments: a.jointSegments, sv: a.sv.data, rope: a.rope, act)
         }
-        finalLayer.forward(a.joint.data + lt * d, rows: x.noisyRows, sv: a.sv.data, out: a.output.data, a.final)
+        finalLayer.forward(a.joint.data, rowOffsets: a.noisyRowOffsets, segments: a.noisySegments, sv: a.sv.data,
+                           out: a.output.data, a.final)
     }
 
     /// The backward milestone at which parameter `name`'s gradient is final: 0 after the final
@@ -156,17 +186,16 @@ public final class DiT {
         return parts.count > 1 ? Int(parts[1]) : nil
     }
 
-    /// Backward from dvhat (noisyRows, inChannels): parameter gradients accumulate; the style
-    /// tokens' gradient is left in `a.styleGradient` rows 0 ..< styleRows. `milestone` is
-    /// called with 0, 1, ... as the gradients of each part become final (see `milestone(of:)`),
-    /// and again with the latest milestone between the larger products inside a block: a
-    /// repeated milestone is a progress point (gradient sync tests its requests there).
+    /// Backward from dvhat (packed as `output`): parameter gradients accumulate; the style
+    /// tokens' gradient is left in `a.styleGradient`. `milestone` is called with 0, 1, ... as
+    /// the gradients of each part become final (see `milestone(of:)`), and again with the
+    /// latest milestone between the larger products inside a block: a repeated milestone is
+    /// a progress point (gradient sync tests its requests there).
     public func backward(dOutput: UnsafePointer<Float>, _ a: Activations, milestone: ((Int) -> Void)? = nil) {
-        let c = config, d = c.hiddenSize
-        let li = a.imageRows, lt = a.styleRows + a.textRows
-        a.dsv.fill(0)
-        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dJoint.data, count: (lt + li) * d), with: 0)
-        finalLayer.backward(dOut: dOutput, sv: a.sv.data, dsv: a.dsv.data, dx: a.dJoint.data + lt * d, a.final)
+        let c = config, d = c.hiddenSize, n = a.imageSegments.count
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dsv.data, count: n * d), with: 0)
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dJoint.data, count: a.jointSegments.total * d), with: 0)
+        finalLayer.backward(dOut: dOutput, sv: a.sv.data, dsv: a.dsv.data, dx: a.dJoint.data, rowOffsets: a.noisyRowOffsets, a.final)
         var done = 0
         milestone?(done)
         for i in stride(from: singleBlocks.count - 1, through: 0, by: -1) {
@@ -176,8 +205,11 @@ public final class DiT {
             done += 1
             milestone?(done)
         }
-        a.dTxt.data.update(from: a.dJoint.data, count: lt * d)
-        a.dImg.data.update(from: a.dJoint.data + lt * d, count: li * d)
+        for b in 0..<n {
+            let j = a.dJoint.data + a.jointSegments.offsets[b] * d
+            (a.dTxt.data + a.textSegments.offsets[b] * d).update(from: j, count: a.textSegments.counts[b] * d)
+            (a.dImg.data + a.imageSegments.offsets[b] * d).update(from: j + a.textSegments.counts[b] * d, count: a.imageSegments.counts[b] * d)
+        }
         for i in stride(from: doubleBlocks.count - 1, through: 0, by: -1) {
             let reached = done
             doubleBlocks[i].backward(dImg: a.dImg.data, dTxt: a.dTxt.data, sv: a.sv.data, dsv: a.dsv.data, rope: a.rope,
@@ -185,10 +217,13 @@ public final class DiT {
             done += 1
             milestone?(done)
         }
-        imgIn.backward(a.imageIn.data, rows: li, dy: a.dImg.data, dx: nil, cache: nil)
-        txtIn.backward(a.textIn.data, rows: a.textRows, dy: a.dTxt.data + a.styleRows * d, dx: nil, cache: nil)
-        a.dvec.fill(0)
-        ActivationKernels.siluBackwardAccumulate(d, a.vec.data, a.dsv.data, a.dvec.data)
+        imgIn.backward(a.imageIn.data, rows: a.imageSegments.total, dy: a.dImg.data, dx: nil, cache: nil)
+        for b in 0..<n {
+            let t0 = a.textSegments.offsets[b] + a.styleRows[b]
+            txtIn.backward(a.textIn.data + t0 * c.contextDim, rows: a.textRows[b], dy: a.dTxt.data + t0 * d, dx: nil, cache: nil)
+        }
+        ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: a.dvec.data, count: n * d), with: 0)
+        ActivationKernels.siluBackwardAccumulate(n * d, a.vec.data, a.dsv.data, a.dvec.data)
         timeIn.backward(dy: a.dvec.data, a.timeAct)
         if let guidanceIn, let ga = a.guidanceAct { guidanceIn.backward(dy: a.dvec.data, ga) }
         vectorIn.backward(dy: a.dvec.data, a.vectorAct)

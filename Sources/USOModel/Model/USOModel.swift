@@ -67,32 +67,46 @@ public final class USOModel {
         var referenceRows: Int { referenceCount * referenceGrid.rows * referenceGrid.cols }
     }
 
-    /// What one forward keeps for its backward.
+    /// What one forward of up to `samples` samples keeps for its backward.
     public final class Activations {
         public let dit: DiT.Activations
-        public let projector: HierarchicalProjector.Activations
-        /// The sample's image stream input [noisy; references] (imageCap, inChannels).
+        /// One projector state per sample.
+        public let projector: [HierarchicalProjector.Activations]
+        /// The samples' image stream inputs [noisy; references], each at imageCap rows.
         public let imageTokens: Tensor
-        /// The projector's output (styleCap, D).
+        /// The projector's outputs, each sample's at styleCap rows.
         public let styleTokens: Tensor
-        /// Position ids of the last forward (cap, 3), stream order [style; text; noisy; references].
+        /// Position ids of the last forward, each sample's at cap rows, stream order [style; text; noisy; references].
         public let positionIds: Tensor
-        var styleCount = 0
+        public let samples: Int
+        var styleCounts: [Int]
+        let imageCapacity: Int, styleCapacity: Int, idCapacity: Int
 
-        init(_ m: USOModel) {
+        init(_ m: USOModel, samples: Int) {
             let c = m.config
-            dit = m.dit.makeActivations(imageTokens: c.maxImageTokens, textTokens: c.maxTextTokens)
-            projector = m.projector.makeActivations(images: c.maxStyleImages)
-            imageTokens = Tensor(zeros: [c.maxImageTokens, c.dit.inChannels])
-            styleTokens = Tensor(zeros: [max(1, c.maxStyleImages * c.styleTokensPerImage), c.dit.hiddenSize])
-            positionIds = Tensor(zeros: [c.maxImageTokens + c.maxTextTokens, 3])
+            self.samples = samples
+            imageCapacity = c.maxImageTokens
+            styleCapacity = max(1, c.maxStyleImages * c.styleTokensPerImage)
+            idCapacity = c.maxImageTokens + c.maxTextTokens
+            dit = m.dit.makeActivations(imageTokens: c.maxImageTokens, textTokens: c.maxTextTokens, samples: samples)
+            projector = (0..<samples).map { _ in m.projector.makeActivations(images: c.maxStyleImages) }
+            imageTokens = Tensor(zeros: [samples * imageCapacity, c.dit.inChannels])
+            styleTokens = Tensor(zeros: [samples * styleCapacity, c.dit.hiddenSize])
+            positionIds = Tensor(zeros: [samples * idCapacity, 3])
+            styleCounts = [Int](repeating: 0, count: samples)
         }
 
-        /// v_hat (noisy tokens, inChannels) of the last forward.
+        /// v_hat of the last forward, packed (sample b's rows from `dit.outputOffset(b)`).
         public var output: Tensor { dit.output }
+
+        /// Sample b's v_hat (noisy tokens, inChannels) of the last forward.
+        public func output(_ b: Int) -> UnsafeMutablePointer<Float> {
+            dit.output.data + dit.outputOffset(b) * dit.output.shape[1]
+        }
     }
 
-    public func makeActivations() -> Activations { Activations(self) }
+    /// Activations for forwards of up to `samples` samples at once.
+    public func makeActivations(samples: Int = 1) -> Activations { Activations(self, samples: samples) }
 
     /// UnoPE position ids, written to `ids` (rows, 3): style and text tokens (0, 0, 0); noisy
     /// token (i, j) at (0, i, j); reference k's token (i, j) at (0, i + offH, j + offW), where
@@ -118,31 +132,46 @@ public final class USOModel {
     }
 
     /// Predicts v for the noisy tokens into `a.output`.
-    public func forward(_ s: Sample, _ a: Activations) {
-        let c = config, inC = c.dit.inChannels
-        precondition(s.styleCount <= c.maxStyleImages && s.referenceCount <= c.maxReferences,
-                     "sample with \(s.styleCount) style images and \(s.referenceCount) references exceeds the model's limits")
-        a.imageTokens.data.update(from: s.noisy, count: s.noisyRows * inC)
-        if s.referenceRows > 0 { (a.imageTokens.data + s.noisyRows * inC).update(from: s.references!, count: s.referenceRows * inC) }
-        a.styleCount = s.styleCount
-        if s.styleCount > 0 {
-            projector.forward(features: s.styleFeatures!, images: s.styleCount, out: a.styleTokens.data, a.projector)
+    public func forward(_ s: Sample, _ a: Activations) { forward(batch: [s], a) }
+
+    /// Predicts v for every sample of `batch` into `a.output`, packed (`a.output(b)`): the
+    /// samples go through each layer of the DiT together (see `DiT.forward(batch:)`).
+    public func forward(batch: [Sample], _ a: Activations) {
+        let c = config, inC = c.dit.inChannels, d = c.dit.hiddenSize
+        precondition(batch.count <= a.samples, "a batch of \(batch.count) samples, activations for \(a.samples)")
+        var inputs: [DiT.Inputs] = []
+        inputs.reserveCapacity(batch.count)
+        for (b, s) in batch.enumerated() {
+            precondition(s.styleCount <= c.maxStyleImages && s.referenceCount <= c.maxReferences,
+                         "sample with \(s.styleCount) style images and \(s.referenceCount) references exceeds the model's limits")
+            let image = a.imageTokens.data + b * a.imageCapacity * inC
+            image.update(from: s.noisy, count: s.noisyRows * inC)
+            if s.referenceRows > 0 { (image + s.noisyRows * inC).update(from: s.references!, count: s.referenceRows * inC) }
+            a.styleCounts[b] = s.styleCount
+            let style = a.styleTokens.data + b * a.styleCapacity * d
+            if s.styleCount > 0 {
+                projector.forward(features: s.styleFeatures!, images: s.styleCount, out: style, a.projector[b])
+            }
+            let styleRows = s.styleCount * c.styleTokensPerImage
+            let ids = a.positionIds.data + b * a.idCapacity * 3
+            USOModel.writePositionIds(styleRows: styleRows, textRows: s.textRows, grid: s.grid, referenceCount: s.referenceCount,
+                                      referenceGrid: s.referenceGrid, into: ids)
+            inputs.append(DiT.Inputs(imageTokens: image, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
+                                     styleTokens: styleRows > 0 ? UnsafePointer(style) : nil, styleRows: styleRows,
+                                     text: s.text, textRows: s.textRows, pooled: s.pooled, positionIds: ids, t: s.t, guidance: s.guidance))
         }
-        let styleRows = s.styleCount * c.styleTokensPerImage
-        USOModel.writePositionIds(styleRows: styleRows, textRows: s.textRows, grid: s.grid, referenceCount: s.referenceCount,
-                                  referenceGrid: s.referenceGrid, into: a.positionIds.data)
-        dit.forward(DiT.Inputs(imageTokens: a.imageTokens.data, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
-                               styleTokens: styleRows > 0 ? UnsafePointer(a.styleTokens.data) : nil, styleRows: styleRows,
-                               text: s.text, textRows: s.textRows, pooled: s.pooled, positionIds: a.positionIds.data,
-                               t: s.t, guidance: s.guidance), a.dit)
+        dit.forward(batch: inputs, a.dit)
     }
 
-    /// Accumulates parameter gradients (where allocated) from dv_hat (noisy tokens, inChannels).
+    /// Accumulates parameter gradients (where allocated) from dv_hat (packed as `a.output`).
     /// `milestone` is called as parts' gradients become final: the DiT's milestones, then
     /// `milestoneCount - 1` after the projector.
     public func backward(dOutput: UnsafePointer<Float>, _ a: Activations, milestone: ((Int) -> Void)? = nil) {
         dit.backward(dOutput: dOutput, a.dit, milestone: milestone)
-        if a.styleCount > 0 { projector.backward(dOut: a.dit.styleGradient.data, a.projector) }
+        let d = config.dit.hiddenSize
+        for b in 0..<a.dit.textSegments.count where a.styleCounts[b] > 0 {
+            projector.backward(dOut: a.dit.styleGradient.data + a.dit.textSegments.offsets[b] * d, a.projector[b])
+        }
         milestone?(milestoneCount - 1)
     }
 
