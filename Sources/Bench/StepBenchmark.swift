@@ -244,6 +244,8 @@ extension StepBenchmark {
     public struct TrainingResult: Sendable, Codable {
         public var implementation: String
         public var batch: Int
+        /// Samples per forward (packed).
+        public var pack: Int
         public var stepSeconds: Double
         public var samplesPerSecond: Double
         public var jointTokens: Int
@@ -253,8 +255,9 @@ extension StepBenchmark {
         public var peakResidentBytes: Int
     }
 
-    public func runTraining(batch: Int) throws -> TrainingResult {
-        precondition(batch >= 1, "batch must be at least 1")
+    /// `pack`: samples that go through the model together (packed rows, one GEMM per layer).
+    public func runTraining(batch: Int, pack: Int = 1) throws -> TrainingResult {
+        precondition(batch >= 1 && pack >= 1, "batch and pack must be at least 1")
         let c = options.preset.config
         let model = try USOModel(config: c)
         let store = model.allocate(seed: 1)
@@ -264,10 +267,12 @@ extension StepBenchmark {
         }
         store.allocateGradients { $0.group == .lora || $0.group == .projector }
         let optimizer = AdamW(store: store, hyper: .init())
-        let acts = model.makeActivations()
+        let group = min(pack, batch)
+        let acts = model.makeActivations(samples: group)
         let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
         var rng = RandomStream(seed: 3, purpose: .evaluation, id: 0)
         func random(_ n: Int) -> Tensor { let t = Tensor(zeros: [n]); rng.fillNormal(t.buffer); return t }
+        let dv = random(group * tokens * inC)
         struct Inputs { let noisy, reference, features, text, pooled, dv: Tensor }
         let inputs = (0..<batch).map { _ in
             Inputs(noisy: random(tokens * inC), reference: random(tokens * inC), features: random(3 * c.styleEncoder.tokens * c.styleEncoder.width),
@@ -276,19 +281,23 @@ extension StepBenchmark {
         func step() -> Double {
             let t0 = DispatchTime.now().uptimeNanoseconds
             store.zeroGradients()
-            for x in inputs {
-                let sample = USOModel.Sample(noisy: x.noisy.data, grid: (side, side), references: UnsafePointer(x.reference.data),
-                                             referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(x.features.data),
-                                             styleCount: 1, text: x.text.data, textRows: c.text.maxTokens, pooled: x.pooled.data, t: 0.5)
-                model.forward(sample, acts)
-                model.backward(dOutput: x.dv.data, acts)
+            var start = 0
+            while start < inputs.count {
+                let samples = inputs[start..<min(inputs.count, start + group)].map { x in
+                    USOModel.Sample(noisy: x.noisy.data, grid: (side, side), references: UnsafePointer(x.reference.data),
+                                    referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(x.features.data),
+                                    styleCount: 1, text: x.text.data, textRows: c.text.maxTokens, pooled: x.pooled.data, t: 0.5)
+                }
+                model.forward(batch: samples, acts)
+                model.backward(dOutput: dv.data, acts)
+                start += group
             }
             optimizer.update(lr: 1e-4)
             return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
         for _ in 0..<options.warmup { _ = step() }
         let t = median((0..<options.iterations).map { _ in step() })
-        return TrainingResult(implementation: "uso (Swift, OpenBLAS)", batch: batch, stepSeconds: t, samplesPerSecond: Double(batch) / t,
+        return TrainingResult(implementation: "uso (Swift, OpenBLAS)", batch: batch, pack: group, stepSeconds: t, samplesPerSecond: Double(batch) / t,
                               jointTokens: 2 * tokens + c.styleTokensPerImage + c.text.maxTokens, trainableParameters: store.trainableCount,
                               blasCore: BLASRuntime.coreName, kernelTier: KernelTier.active.rawValue,
                               peakResidentBytes: ProcessMemory.peakResidentBytes())

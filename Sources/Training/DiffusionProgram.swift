@@ -17,9 +17,12 @@ public final class DiffusionProgram: StageProgram {
     let flow: FlowMatching
     let encoder: ConditionEncoder
     let noise: Tensor
-    /// Per-sample state. With dedicated reward ranks two sets, a one-deep pipeline: sample k's
-    /// forward runs while a reward rank scores sample k-1. Otherwise one set (forward, then backward).
-    let slots: [SampleSlot]
+    /// Per-pack state: up to `pack` samples go through the model together. With dedicated
+    /// reward ranks two sets, a one-deep pipeline: pack k's forward runs while a reward rank
+    /// scores pack k-1. Otherwise one set (forward, then backward).
+    let slots: [PackSlot]
+    /// Samples that go through the model together (rows packed, one GEMM per layer).
+    public let pack: Int
     /// The style reward (stage uso with ASR), or nil.
     public let reward: StyleRewardStep?
     /// The step being run (the reward's lambda and its request rotation depend on it).
@@ -29,26 +32,51 @@ public final class DiffusionProgram: StageProgram {
     public var pipelinePhase = 0
     let seed: UInt64
 
-    final class SampleSlot {
-        let acts: USOModel.Activations
-        let xt: Tensor, velocity: Tensor, dv: Tensor
+    /// One sample's place in a pack: its conditions (alive until the pack's forward) and what
+    /// its backward needs.
+    final class SampleState {
+        let xt: Tensor, velocity: Tensor, dv: Tensor      // views into the pack's buffers
+        let reference: Tensor, styleFeatures: Tensor, text: Tensor, pooled: Tensor
         var t: Float = 0
         var loss = 0.0
         var task = ""
+        var hasStyle = false
+        var textRows = 0
+        var useContent = false
         let asr: StyleRewardStep.Slot?
-        init(_ m: USOModel, reward: StyleRewardStep?) {
+        init(_ m: USOModel, xt: Tensor, velocity: Tensor, dv: Tensor, reward: StyleRewardStep?) {
             let c = m.config
-            acts = m.makeActivations()
-            xt = Tensor(zeros: [c.noisyTokens, c.dit.inChannels]); velocity = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
-            dv = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
+            self.xt = xt; self.velocity = velocity; self.dv = dv
+            reference = Tensor(zeros: [c.referenceTokens, c.dit.inChannels])
+            styleFeatures = Tensor(zeros: [1, 3, c.styleEncoder.tokens, c.styleEncoder.width])
+            text = Tensor(zeros: [c.text.maxTokens, c.text.width]); pooled = Tensor(zeros: [c.text.pooledWidth])
             asr = reward?.makeSlot()
+        }
+    }
+
+    final class PackSlot {
+        let acts: USOModel.Activations
+        /// (pack * noisy tokens, inChannels): sample b's rows at b * tokens, as the model packs v_hat.
+        let xt: Tensor, velocity: Tensor, dv: Tensor
+        let samples: [SampleState]
+        var count = 0
+        init(_ m: USOModel, pack: Int, reward: StyleRewardStep?) {
+            let c = m.config, n = c.noisyTokens * c.dit.inChannels
+            acts = m.makeActivations(samples: pack)
+            let xt = Tensor(zeros: [pack * n]), velocity = Tensor(zeros: [pack * n]), dv = Tensor(zeros: [pack * n])
+            self.xt = xt; self.velocity = velocity; self.dv = dv
+            samples = (0..<pack).map { b in
+                func view(_ t: Tensor) -> Tensor { Tensor(storage: t.storage, offset: b * n, shape: [c.noisyTokens, c.dit.inChannels]) }
+                return SampleState(m, xt: view(xt), velocity: view(velocity), dv: view(dv), reward: reward)
+            }
         }
     }
     let promptDropout: Double
     let guidance: Float
 
     public init(kind: Kind, model: USOModel, store: ParameterStore, flow: FlowMatching, seed: UInt64, promptDropout: Double,
-                guidance: Float, reward: StyleRewardStep? = nil) {
+                guidance: Float, pack: Int = 1, reward: StyleRewardStep? = nil) {
+        precondition(pack >= 1, "pack must be at least 1")
         self.kind = kind
         self.model = model
         self.store = store
@@ -57,12 +85,13 @@ public final class DiffusionProgram: StageProgram {
         self.promptDropout = promptDropout
         self.guidance = guidance
         self.reward = reward
+        self.pack = pack
         encoder = ConditionEncoder(model: model)
         let c = model.config
         noise = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
         let pipelined: Bool
         if case .dedicated = reward?.service { pipelined = true } else { pipelined = false }
-        slots = (0..<(pipelined ? 2 : 1)).map { _ in SampleSlot(model, reward: reward) }
+        slots = (0..<(pipelined ? 2 : 1)).map { _ in PackSlot(model, pack: pack, reward: reward) }
     }
 
     /// Stage base trains the DiT's own weights; stage uso its LoRA and the projector.
@@ -87,71 +116,104 @@ public final class DiffusionProgram: StageProgram {
         var losses: [SampleLoss] = []
         losses.reserveCapacity(samples.count)
         let lambda = reward?.lambda(step: currentStep) ?? 0
-        // With two slots, sample k's forward (and its reward request) runs before sample k-1's
-        // backward, so a reward rank scores k-1 while this trainer computes k; trainers start
-        // at different samples so that their requests do not arrive in bursts.
+        // Packs of up to `pack` consecutive samples. With two slots, pack k's forward (and its
+        // reward requests) runs before pack k-1's backward, so a reward rank scores k-1 while
+        // this trainer computes k; trainers start at different samples so that their requests
+        // do not arrive in bursts.
         let pipelined = slots.count > 1
         let offset = pipelined && !samples.isEmpty ? pipelinePhase % samples.count : 0
-        var pending: [SampleSlot] = []  // forwards whose backward has not run, oldest first
-        for k in 0..<samples.count {
-            let s = samples[samples.startIndex + (k + offset) % samples.count]
+        let packs = (samples.count + pack - 1) / pack
+        var pending: [PackSlot] = []  // forwards whose backward has not run, oldest first
+        for k in 0..<packs {
             let slot = slots[k % slots.count]
-            try forward(s, epoch: epoch, globalBatch: globalBatch, microBatch: k, lambda: lambda, into: slot, times: &times)
+            slot.count = 0
+            for j in (k * pack)..<min(samples.count, (k + 1) * pack) {
+                let s = samples[samples.startIndex + (j + offset) % samples.count]
+                try encode(s, epoch: epoch, globalBatch: globalBatch, into: slot.samples[slot.count], times: &times)
+                slot.count += 1
+            }
+            try forward(slot, firstSample: k * pack, globalBatch: globalBatch, lambda: lambda, times: &times,
+                        styleImages: { b in samples[samples.startIndex + (k * pack + b + offset) % samples.count] })
             pending.append(slot)
-            if pending.count == slots.count && k + 1 < samples.count {
-                losses.append(try backward(pending.removeFirst(), lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times))
+            if pending.count == slots.count && k + 1 < packs {
+                losses += try backward(pending.removeFirst(), lambda: lambda, globalBatch: globalBatch, milestone: nil, times: &times)
             }
         }
         // The last backward reports the milestones that start the gradient buckets' allreduces.
         while !pending.isEmpty {
             let p = pending.removeFirst()
-            losses.append(try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: pending.isEmpty ? milestone : nil, times: &times))
+            losses += try backward(p, lambda: lambda, globalBatch: globalBatch, milestone: pending.isEmpty ? milestone : nil, times: &times)
         }
         return losses
     }
 
-    private func forward(_ s: LoadedSample, epoch: Int, globalBatch: Int, microBatch: Int, lambda: Float, into slot: SampleSlot,
-                         times: inout StepTimes) throws {
+    /// The frozen encoders, t, noise and x_t of one sample, into its place in a pack.
+    private func encode(_ s: LoadedSample, epoch: Int, globalBatch: Int, into state: SampleState, times: inout StepTimes) throws {
         let c = model.config
-        let tokens = c.noisyTokens, n = tokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
+        let tokens = c.noisyTokens, n = tokens * c.dit.inChannels
         let t0 = now()
         encoder.encodeImage(s.target, into: encoder.x0)
         let t = flow.t(sampleID: s.sampleID, epoch: epoch, tokens: tokens)
-        slot.t = t
+        state.t = t
         flow.noise(sampleID: s.sampleID, epoch: epoch, into: noise.buffer)
-        FlowMatching.interpolate(n, x0: encoder.x0.data, noise: noise.data, t: t, xt: slot.xt.data, velocity: slot.velocity.data)
-        let useContent = kind == .uso && s.hasContentReference
-        let useStyle = kind == .uso && s.hasStyleReference
-        if useContent { encoder.encodeImage(s.contentReference, into: encoder.reference) }
-        if useStyle { encoder.encodeStyle(s.styleReference) }
-        let rows = encoder.encodeText(dropsPrompt(s.sampleID, epoch: epoch) ? "" : s.prompt)
-        let sample = USOModel.Sample(noisy: slot.xt.data, grid: (side, side), references: useContent ? UnsafePointer(encoder.reference.data) : nil,
-                                     referenceCount: useContent ? 1 : 0, referenceGrid: (side, side),
-                                     styleFeatures: useStyle ? UnsafePointer(encoder.styleFeatures.data) : nil,
-                                     styleCount: useStyle ? 1 : 0, text: encoder.text.data, textRows: rows,
-                                     pooled: encoder.pooled.data, t: t, guidance: guidance)
-        model.forward(sample, slot.acts)
-        slot.loss = FlowMatching.loss(n, vhat: slot.acts.output.data, target: slot.velocity.data, scale: 1 / Float(globalBatch),
-                                      dvhat: slot.dv.data)
-        switch kind {
-        case .base: slot.task = "t2i"
-        case .uso: slot.task = useStyle && useContent ? "subject+style" : useStyle ? "style" : useContent ? "subject" : "text"
+        FlowMatching.interpolate(n, x0: encoder.x0.data, noise: noise.data, t: t, xt: state.xt.data, velocity: state.velocity.data)
+        state.useContent = kind == .uso && s.hasContentReference
+        state.hasStyle = kind == .uso && s.hasStyleReference
+        if state.useContent { encoder.encodeImage(s.contentReference, into: state.reference) }
+        if state.hasStyle {
+            encoder.encodeStyle(s.styleReference)
+            state.styleFeatures.copy(from: encoder.styleFeatures)
         }
-        // Only samples with a style reference get the reward, and only once lambda is on.
-        if let reward, let asr = slot.asr, useStyle, lambda > 0 {
-            try reward.start(asr, xt: slot.xt, vhat: slot.acts.output.data, t: t, styleImage: s.styleReference, styleID: s.sampleID,
-                             step: currentStep, microBatch: microBatch)
+        state.textRows = encoder.encodeText(dropsPrompt(s.sampleID, epoch: epoch) ? "" : s.prompt)
+        state.text.copy(from: encoder.text)
+        state.pooled.copy(from: encoder.pooled)
+        switch kind {
+        case .base: state.task = "t2i"
+        case .uso:
+            state.task = state.hasStyle && state.useContent ? "subject+style" : state.hasStyle ? "style" : state.useContent ? "subject" : "text"
         }
         times.forward += seconds(since: t0)
     }
 
-    private func backward(_ slot: SampleSlot, lambda: Float, globalBatch: Int, milestone: ((Int) throws -> Void)?,
-                          times: inout StepTimes) throws -> SampleLoss {
-        var r: Float? = nil
-        if let reward, let asr = slot.asr {
-            let t0 = now()
-            r = try reward.finish(asr, dv: slot.dv, t: slot.t, lambda: lambda, globalBatch: globalBatch)
-            times.rewardWait += seconds(since: t0)
+    /// The pack's forward, its losses, and (stage uso with ASR) its reward requests.
+    private func forward(_ slot: PackSlot, firstSample: Int, globalBatch: Int, lambda: Float, times: inout StepTimes,
+                         styleImages: (Int) -> LoadedSample) throws {
+        let c = model.config
+        let n = c.noisyTokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
+        let t0 = now()
+        let batch = slot.samples.prefix(slot.count).map { st in
+            USOModel.Sample(noisy: st.xt.data, grid: (side, side), references: st.useContent ? UnsafePointer(st.reference.data) : nil,
+                            referenceCount: st.useContent ? 1 : 0, referenceGrid: (side, side),
+                            styleFeatures: st.hasStyle ? UnsafePointer(st.styleFeatures.data) : nil,
+                            styleCount: st.hasStyle ? 1 : 0, text: st.text.data, textRows: st.textRows,
+                            pooled: st.pooled.data, t: st.t, guidance: guidance)
+        }
+        model.forward(batch: batch, slot.acts)
+        for (b, st) in slot.samples.prefix(slot.count).enumerated() {
+            precondition(slot.acts.dit.outputOffset(b) == b * c.noisyTokens, "v_hat packing differs from the pack's buffers")
+            st.loss = FlowMatching.loss(n, vhat: slot.acts.output(b), target: st.velocity.data, scale: 1 / Float(globalBatch),
+                                        dvhat: st.dv.data)
+            // Only samples with a style reference get the reward, and only once lambda is on.
+            if let reward, let asr = st.asr, st.hasStyle, lambda > 0 {
+                let s = styleImages(b)
+                try reward.start(asr, xt: st.xt, vhat: slot.acts.output(b), t: st.t, styleImage: s.styleReference, styleID: s.sampleID,
+                                 step: currentStep, microBatch: firstSample + b)
+            }
+        }
+        times.forward += seconds(since: t0)
+    }
+
+    private func backward(_ slot: PackSlot, lambda: Float, globalBatch: Int, milestone: ((Int) throws -> Void)?,
+                          times: inout StepTimes) throws -> [SampleLoss] {
+        var rewards: [Float?] = []
+        for st in slot.samples.prefix(slot.count) {
+            var r: Float? = nil
+            if let reward, let asr = st.asr {
+                let t0 = now()
+                r = try reward.finish(asr, dv: st.dv, t: st.t, lambda: lambda, globalBatch: globalBatch)
+                times.rewardWait += seconds(since: t0)
+            }
+            rewards.append(r)
         }
         let t0 = now()
         var failure: Error?
@@ -160,6 +222,6 @@ public final class DiffusionProgram: StageProgram {
         } : nil)
         if let failure { throw failure }
         times.backward += seconds(since: t0)
-        return SampleLoss(loss: slot.loss, task: slot.task, reward: r.map(Double.init))
+        return zip(slot.samples.prefix(slot.count), rewards).map { st, r in SampleLoss(loss: st.loss, task: st.task, reward: r.map(Double.init)) }
     }
 }

@@ -137,6 +137,8 @@ public final class Trainer {
                 }
                 program = DiffusionProgram(kind: kind, model: model, store: store, flow: FlowMatching(seed: seed, timesteps: timesteps),
                                            seed: seed, promptDropout: config.data.promptDropout, guidance: Float(config.flow.guidance),
+                                           pack: min(config.data.pack, config.data.microBatch > 0 ? config.data.microBatch
+                                                     : (config.data.globalBatch + trainers.size - 1) / trainers.size),
                                            reward: rewardStep)
             }
         }

@@ -67,6 +67,10 @@ struct BenchStepCommand: ParsableCommand {
                                + "and print samples/s (what Scripts/bench/vs-torch.sh compares).", valueName: "N"))
     var trainingBatch: Int?
 
+    @Option(help: ArgumentHelp("With --training-batch: samples packed into one forward and backward (1: one at a time; "
+                               + "default: the whole batch).", valueName: "N"))
+    var pack: Int?
+
     @Option(help: ArgumentHelp("Also write the result as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -75,6 +79,8 @@ struct BenchStepCommand: ParsableCommand {
         guard [1, 2, 4, 8].contains(lengthScale) else { throw ValidationError("--length-scale must be 1, 2, 4 or 8 (got \(lengthScale))") }
         guard (1...8).contains(widthScale) else { throw ValidationError("--width-scale must be 1 to 8 (got \(widthScale))") }
         if let trainingBatch, trainingBatch < 1 { throw ValidationError("--training-batch must be at least 1 (got \(trainingBatch))") }
+        if let pack, pack < 1 { throw ValidationError("--pack must be at least 1 (got \(pack))") }
+        if pack != nil && trainingBatch == nil { throw ValidationError("--pack goes with --training-batch") }
         guard StepBenchmark.Stage(rawValue: stage) != nil else { throw ValidationError("--stage must be uso or base") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
@@ -89,9 +95,9 @@ struct BenchStepCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let trainingBatch {
-            let r = try StepBenchmark(options: options).runTraining(batch: trainingBatch)
-            print(String(format: "uso bench step --training-batch %d: preset %@, %d joint tokens per sample, BLAS core %@, kernels %@",
-                         r.batch, preset.rawValue, r.jointTokens, r.blasCore, r.kernelTier))
+            let r = try StepBenchmark(options: options).runTraining(batch: trainingBatch, pack: pack ?? trainingBatch)
+            print(String(format: "uso bench step --training-batch %d --pack %d: preset %@, %d joint tokens per sample, BLAS core %@, kernels %@",
+                         r.batch, r.pack, preset.rawValue, r.jointTokens, r.blasCore, r.kernelTier))
             print(String(format: "training step %.2f ms, %.2f samples/s (%d trainable parameters), peak resident memory %.1f MiB",
                          r.stepSeconds * 1e3, r.samplesPerSecond, r.trainableParameters, Double(r.peakResidentBytes) / 1_048_576))
             if let json {
