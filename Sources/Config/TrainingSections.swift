@@ -54,6 +54,7 @@ public struct DataSection: Sendable, Equatable {
     public var globalBatch = 8
     public var microBatch = 0
     public var pack = 4
+    public var balance = true
     public var conditionDropout = 0.25
     public var promptDropout = 0.1
     public var prefetch = 2
@@ -69,6 +70,8 @@ public struct DataSection: Sendable, Equatable {
                       summary: "Samples per micro-batch on a trainer (0: the whole slice in one); gradients accumulate over micro-batches."),
         ConfigKeySpec(key: "data.pack", type: "integer", defaultValue: "4", allowed: "1 ... 64",
                       summary: "Samples of a micro-batch that go through the DiT together (their rows packed: one GEMM per layer, attention per sample); 1: one at a time. Activation memory grows with it."),
+        ConfigKeySpec(key: "data.balance", type: "boolean", defaultValue: "true", allowed: "true | false",
+                      summary: "Split each global batch between trainers by estimated cost (token counts after dropout) instead of in contiguous slices, so they reach the gradient sync together; the batch, and so training, is the same."),
         ConfigKeySpec(key: "data.condition_dropout", type: "float", defaultValue: "0.25", allowed: "0 ... 0.5",
                       summary: "Probability of dropping the style reference, and separately of dropping the content reference (never both)."),
         ConfigKeySpec(key: "data.prompt_dropout", type: "float", defaultValue: "0.1", allowed: "0 ... 1",
@@ -82,6 +85,7 @@ public struct DataSection: Sendable, Equatable {
         globalBatch = try r.int("global_batch", default: globalBatch, in: 1...1_000_000)
         microBatch = try r.int("micro_batch", default: microBatch, in: 0...1_000_000)
         pack = try r.int("pack", default: pack, in: 1...64)
+        balance = try r.bool("balance", default: balance)
         conditionDropout = try r.double("condition_dropout", default: conditionDropout, in: 0...0.5)
         promptDropout = try r.double("prompt_dropout", default: promptDropout, in: 0...1)
         prefetch = try r.int("prefetch", default: prefetch, in: 1...16)

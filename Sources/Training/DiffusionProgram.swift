@@ -105,10 +105,27 @@ public final class DiffusionProgram: StageProgram {
     public func completion(_ p: Parameter) -> Int { model.milestone(of: p.name) }
 
     /// Whether sample `id`'s prompt is dropped in `epoch`.
-    func dropsPrompt(_ id: Int64, epoch: Int) -> Bool {
-        guard promptDropout > 0 else { return false }
+    func dropsPrompt(_ id: Int64, epoch: Int) -> Bool { Self.dropsPrompt(id, epoch: epoch, seed: seed, probability: promptDropout) }
+
+    static func dropsPrompt(_ id: Int64, epoch: Int, seed: UInt64, probability: Double) -> Bool {
+        guard probability > 0 else { return false }
         var rng = RandomStream(seed: seed, purpose: .promptDropout, id: UInt64(id) << 16 | UInt64(epoch & 0xFFFF))
-        return Double(rng.nextUniform()) < promptDropout
+        return Double(rng.nextUniform()) < probability
+    }
+
+    /// What a sample costs to train on, from what the loader knows before reading it: its
+    /// joint token count L after dropout gives the DiT's work per block, 24 D^2 FLOPs per
+    /// token in its products and 4 D per token pair in attention. For balancing trainers.
+    public static func costModel(kind: Kind, config c: ModelConfig, seed: UInt64, promptDropout: Double) -> @Sendable (SampleOutline) -> Double {
+        let d = Double(c.dit.hiddenSize), vocabulary = Vocabulary.builtIn
+        return { o in
+            let prompt = dropsPrompt(o.sampleID, epoch: o.epoch, seed: seed, probability: promptDropout) ? "" : o.prompt
+            let textRows = min(vocabulary.ids(for: prompt).count, c.text.maxTokens - 1) + 1
+            let image = c.noisyTokens + (kind == .uso && o.hasContentReference ? c.referenceTokens : 0)
+            let style = kind == .uso && o.hasStyleReference ? c.styleTokensPerImage : 0
+            let l = Double(image + style + textRows)
+            return l * 24 * d * d + l * l * 4 * d
+        }
     }
 
     public func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,

@@ -169,8 +169,13 @@ public final class Trainer {
             step = state.step
             cursor = state.cursor
         }
+        // Diffusion stages split each global batch by estimated cost, so trainers reach the sync together.
+        let cost = (program as? DiffusionProgram).map {
+            DiffusionProgram.costModel(kind: $0.kind, config: $0.model.config, seed: seed, promptDropout: config.data.promptDropout)
+        }
         loader = DataLoader(index: index, plan: plan, trainer: trainers.rank, trainers: trainers.size, seed: seed,
-                            dropoutProbability: stage == .uso ? config.data.conditionDropout : 0, depth: config.data.prefetch)
+                            dropoutProbability: stage == .uso ? config.data.conditionDropout : 0, depth: config.data.prefetch,
+                            cost: config.data.balance ? cost : nil)
         loader.start(at: cursor)
         if trainers.rank == 0 {
             try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)

@@ -153,3 +153,31 @@ struct ShardPlanTests {
         loader.stop()
     }
 }
+
+/// The cost-balanced split of a global batch: the same samples, once each, the same counts
+/// as the contiguous slices, and summed costs no worse than the contiguous split's.
+struct BalancedSliceTests {
+    @Test(arguments: [2, 3, 4])
+    func coversTheBatchOnceWithEvenCounts(trainers: Int) {
+        for (lower, n) in [(0, 8), (40, 11), (5, 3)] {
+            let range = lower..<(lower + n)
+            let cost: (Int) -> Double = { Double(($0 * 37) % 11 + 1) }
+            let shares = (0..<trainers).map { ShardPlan.balancedSlice(range, trainer: $0, of: trainers, cost: cost) }
+            #expect(shares.flatMap { $0 }.sorted() == Array(range), "\(shares)")
+            #expect(shares.map(\.count) == (0..<trainers).map { ShardPlan.slice(range, trainer: $0, of: trainers).count })
+            #expect(shares.allSatisfy { $0 == $0.sorted() }, "each share is in global-batch order")
+            func worst(_ s: [[Int]]) -> Double { s.map { $0.reduce(0) { $0 + cost($1) } }.max()! }
+            let contiguous = (0..<trainers).map { Array(ShardPlan.slice(range, trainer: $0, of: trainers)) }
+            #expect(worst(shares) <= worst(contiguous), "balanced \(worst(shares)) vs contiguous \(worst(contiguous))")
+        }
+    }
+
+    @Test func unevenCostsAreSpread() {
+        // Two expensive samples at the front: contiguous slices give both to trainer 0.
+        let costs: [Double] = [10, 10, 1, 1, 1, 1, 1, 1]
+        let a = ShardPlan.balancedSlice(0..<8, trainer: 0, of: 2) { costs[$0] }
+        let b = ShardPlan.balancedSlice(0..<8, trainer: 1, of: 2) { costs[$0] }
+        #expect(a.reduce(0) { $0 + costs[$1] } == 13 && b.reduce(0) { $0 + costs[$1] } == 13, "\(a) \(b)")
+        #expect(ShardPlan.balancedSlice(0..<8, trainer: 0, of: 1) { costs[$0] } == Array(0..<8))
+    }
+}

@@ -25,6 +25,17 @@ public final class LoadedSample {
     }
 }
 
+/// What the loader knows of a sample before reading its images: enough to estimate what
+/// it costs to train on (its token counts), for balancing trainers.
+public struct SampleOutline: Sendable {
+    public let sampleID: Int64
+    public let epoch: Int
+    public let prompt: String
+    /// Whether the references are present (in the shard and not dropped).
+    public let hasStyleReference: Bool
+    public let hasContentReference: Bool
+}
+
 /// The samples of one step for one trainer.
 public struct LoadedBatch {
     public let cursor: DataCursor
@@ -41,6 +52,10 @@ public final class DataLoader: @unchecked Sendable {
     public let trainer: Int, trainers: Int
     public let dropoutProbability: Double
     public let seed: UInt64
+    /// When set (and there is more than one trainer), each step's global batch is split so
+    /// that the trainers' summed costs are even (`ShardPlan.balancedSlice`) instead of in
+    /// contiguous slices: trainers then reach the gradient sync together.
+    public let cost: (@Sendable (SampleOutline) -> Double)?
     let resolution: Int
     let depth: Int
     /// Seconds `next()` spent waiting for data, in total and in the last call.
@@ -60,7 +75,7 @@ public final class DataLoader: @unchecked Sendable {
 
     /// `dropoutProbability` 0 turns condition dropout off (evaluation).
     public init(index: SampleIndex, plan: ShardPlan, trainer: Int, trainers: Int, seed: UInt64,
-                dropoutProbability: Double = 0.25, depth: Int = 2) {
+                dropoutProbability: Double = 0.25, depth: Int = 2, cost: (@Sendable (SampleOutline) -> Double)? = nil) {
         precondition(plan.count == index.count, "the plan covers \(plan.count) samples, the index \(index.count)")
         self.index = index
         self.plan = plan
@@ -68,6 +83,7 @@ public final class DataLoader: @unchecked Sendable {
         self.trainers = trainers
         self.seed = seed
         self.dropoutProbability = dropoutProbability
+        self.cost = cost
         self.depth = max(1, depth)
         resolution = index.manifest.resolution
         let perStep = (plan.globalBatch + trainers - 1) / trainers
@@ -130,7 +146,7 @@ public final class DataLoader: @unchecked Sendable {
             let slot = freeSlots.removeFirst()
             condition.unlock()
             do {
-                let positions = plan.samples(permutation, step: cursor.step, trainer: trainer, of: trainers)
+                let positions = try positionsOf(permutation, cursor: cursor)
                 for (k, position) in positions.enumerated() {
                     try load(position, epoch: cursor.epoch, into: slots[slot][k])
                 }
@@ -149,6 +165,27 @@ public final class DataLoader: @unchecked Sendable {
             if nextCursor.epoch != cursor.epoch { permutation = plan.permutation(epoch: nextCursor.epoch) }
             cursor = nextCursor
         }
+    }
+
+    /// This trainer's sample positions at `cursor`: a contiguous slice, or a cost-balanced share.
+    private func positionsOf(_ permutation: [Int], cursor: DataCursor) throws -> [Int] {
+        guard let cost, trainers > 1 else { return plan.samples(permutation, step: cursor.step, trainer: trainer, of: trainers) }
+        let range = plan.batchRange(step: cursor.step)
+        var costs: [Int: Double] = [:]
+        for k in range { costs[k] = cost(try outline(permutation[k], epoch: cursor.epoch)) }
+        return ShardPlan.balancedSlice(range, trainer: trainer, of: trainers) { costs[$0]! }.map { permutation[$0] }
+    }
+
+    /// A sample's ids, prompt and references after dropout, from its shard's metadata (no image is read).
+    func outline(_ position: Int, epoch: Int) throws(TripletDataError) -> SampleOutline {
+        let (shard, row) = index.locations[position]
+        let r = try reader(shard)
+        let id = r.sampleIDs[row]
+        let dropout = ConditionDropout.decide(seed: seed, sampleID: id, epoch: epoch, p: dropoutProbability)
+        let triplet = r.kind == .triplets
+        return SampleOutline(sampleID: id, epoch: epoch, prompt: r.prompts[row],
+                             hasStyleReference: triplet && r.references[row] & 2 != 0 && !dropout.dropStyle,
+                             hasContentReference: triplet && r.references[row] & 1 != 0 && !dropout.dropContent)
     }
 
     private func reader(_ shard: Int) throws(TripletDataError) -> ShardReader {

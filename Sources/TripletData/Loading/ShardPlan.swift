@@ -59,6 +59,31 @@ public struct ShardPlan: Sendable {
         Array(permutation[Self.slice(batchRange(step: step), trainer: trainer, of: trainers)])
     }
 
+    /// Trainer `trainer` of `trainers`'s share of the global batch `range` (positions into
+    /// `permutation`), balanced by cost: the same number of samples as `slice` gives, but
+    /// chosen so that the trainers' summed `cost` is as even as a greedy longest-first
+    /// assignment makes it (ties broken by position, so every trainer computes the same
+    /// assignment without talking). The whole batch is still covered exactly once, so the
+    /// summed gradient, and with it training, does not change; only which trainer computes
+    /// what. Returned in global-batch order.
+    public static func balancedSlice(_ range: Range<Int>, trainer: Int, of trainers: Int, cost: (Int) -> Double) -> [Int] {
+        precondition(trainers >= 1 && trainer >= 0 && trainer < trainers, "trainer \(trainer) of \(trainers)")
+        guard trainers > 1 else { return Array(range) }
+        let quota = (0..<trainers).map { slice(range, trainer: $0, of: trainers).count }
+        let costs = range.map { (position: $0, cost: cost($0)) }
+        let order = costs.sorted { $0.cost != $1.cost ? $0.cost > $1.cost : $0.position < $1.position }
+        var load = [Double](repeating: 0, count: trainers), taken = [Int](repeating: 0, count: trainers)
+        var mine: [Int] = []
+        for item in order {
+            var best = -1
+            for t in 0..<trainers where taken[t] < quota[t] && (best < 0 || load[t] < load[best]) { best = t }
+            load[best] += item.cost
+            taken[best] += 1
+            if best == trainer { mine.append(item.position) }
+        }
+        return mine.sorted()
+    }
+
     /// The cursor after `c`.
     public func advance(_ c: DataCursor) -> DataCursor {
         c.step + 1 < stepsPerEpoch ? DataCursor(epoch: c.epoch, step: c.step + 1) : DataCursor(epoch: c.epoch + 1, step: 0)
