@@ -6,6 +6,23 @@ internal import CBLAS
 /// head's slice of a (tokens, heads * head_dim) matrix is used in place (strided), which is
 /// how attention runs per head without copies.
 public enum Gemm {
+    /// One call's shape, as `uso bench step` records and replays them.
+    public struct Call: Sendable, Hashable {
+        public var transA: Bool, transB: Bool
+        public var m: Int, n: Int, k: Int
+        public var lda: Int, ldb: Int, ldc: Int
+        public var beta: Float
+
+        @inlinable
+        public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float) {
+            self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k
+            self.lda = lda; self.ldb = ldb; self.ldc = ldc; self.beta = beta
+        }
+    }
+
+    /// When set, every call is reported to it first (off by default: one branch per call).
+    nonisolated(unsafe) public static var recorder: ((Call) -> Void)?
+
     /// C (m x n) = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and op(B) is k x n.
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored.
     @inlinable
@@ -14,6 +31,7 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        if let recorder { recorder(Call(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)) }
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.gemm, started) }
         if m == 0 || n == 0 { return }
