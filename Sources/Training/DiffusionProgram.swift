@@ -139,6 +139,8 @@ public final class DiffusionProgram: StageProgram {
         // do not arrive in bursts.
         let pipelined = slots.count > 1
         let offset = pipelined && !samples.isEmpty ? pipelinePhase % samples.count : 0
+        // The pipeline needs a next pack to overlap with: with dedicated reward ranks, at least two packs.
+        let pack = pipelined ? max(1, min(self.pack, (samples.count + 1) / 2)) : self.pack
         let packs = (samples.count + pack - 1) / pack
         var pending: [PackSlot] = []  // forwards whose backward has not run, oldest first
         for k in 0..<packs {

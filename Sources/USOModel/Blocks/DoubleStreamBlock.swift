@@ -103,9 +103,10 @@ public final class DoubleStreamBlock {
                         textSegments: Segments, sv: UnsafePointer<Float>, rope: RotaryTable, _ a: Activations) {
         precondition(imageSegments.count == textSegments.count && imageSegments.count <= a.attention.count,
                      "\(imageSegments.count) image and \(textSegments.count) text segments, activations for \(a.attention.count) samples")
-        a.joint.set(zip(textSegments.counts, imageSegments.counts).map { $0 + $1 })
-        a.txt.segments = textSegments
-        a.img.segments = imageSegments
+        // Copied into the activations' own buffers (no allocation between steps).
+        a.joint.set((0..<textSegments.count).lazy.map { textSegments.counts[$0] + imageSegments.counts[$0] })
+        a.txt.segments.set(textSegments.counts)
+        a.img.segments.set(imageSegments.counts)
         // Per stream: modulation, modulated norm, qkv, Q/K RMSNorm into the joint buffers.
         prepare(txt, a.txt, y, inSample: { _ in 0 }, sv: sv, a)
         prepare(img, a.img, x, inSample: { textSegments.counts[$0] }, sv: sv, a)

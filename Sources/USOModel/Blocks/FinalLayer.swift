@@ -37,7 +37,7 @@ public final class FinalLayer {
     public func forward(_ x: UnsafePointer<Float>, rowOffsets: [Int], segments seg: Segments, sv: UnsafePointer<Float>,
                         out: UnsafeMutablePointer<Float>, _ a: Activations) {
         let d = hiddenSize
-        a.segments = seg
+        a.segments.set(seg.counts)
         modulation.forward(sv, rows: seg.count, a.mod.data, cache: nil)
         for b in 0..<seg.count {
             (a.xIn.data + seg.offsets[b] * d).update(from: x + rowOffsets[b] * d, count: seg.counts[b] * d)

@@ -71,7 +71,7 @@ public final class SingleStreamBlock {
                         _ a: Activations) {
         let d = config.hiddenSize, hidden = config.mlpHidden, w1 = 3 * d + hidden, w2 = d + hidden, L = seg.total
         precondition(seg.count <= a.attention.count, "\(seg.count) samples, activations for \(a.attention.count)")
-        a.segments = seg
+        a.segments.set(seg.counts)
         modulation.forward(sv, rows: seg.count, a.mod.data, cache: nil)
         a.xIn.data.update(from: x, count: L * d)
         BlockKernels.adaLNForward(seg, dim: d, x: x, mod: a.mod.data, modStride: 3 * d, shift: 0, scale: 1, n: a.n.data, m: a.m.data,

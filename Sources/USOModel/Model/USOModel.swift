@@ -81,6 +81,9 @@ public final class USOModel {
         public let samples: Int
         var styleCounts: [Int]
         let imageCapacity: Int, styleCapacity: Int, idCapacity: Int
+        /// Reused between forwards (no allocation per step).
+        var inputs: [DiT.Inputs] = []
+        var one: [Sample] = []
 
         init(_ m: USOModel, samples: Int) {
             let c = m.config
@@ -94,6 +97,8 @@ public final class USOModel {
             styleTokens = Tensor(zeros: [samples * styleCapacity, c.dit.hiddenSize])
             positionIds = Tensor(zeros: [samples * idCapacity, 3])
             styleCounts = [Int](repeating: 0, count: samples)
+            inputs.reserveCapacity(samples)
+            one.reserveCapacity(1)
         }
 
         /// v_hat of the last forward, packed (sample b's rows from `dit.outputOffset(b)`).
@@ -132,15 +137,18 @@ public final class USOModel {
     }
 
     /// Predicts v for the noisy tokens into `a.output`.
-    public func forward(_ s: Sample, _ a: Activations) { forward(batch: [s], a) }
+    public func forward(_ s: Sample, _ a: Activations) {
+        a.one.removeAll(keepingCapacity: true)
+        a.one.append(s)
+        forward(batch: a.one, a)
+    }
 
     /// Predicts v for every sample of `batch` into `a.output`, packed (`a.output(b)`): the
     /// samples go through each layer of the DiT together (see `DiT.forward(batch:)`).
     public func forward(batch: [Sample], _ a: Activations) {
         let c = config, inC = c.dit.inChannels, d = c.dit.hiddenSize
         precondition(batch.count <= a.samples, "a batch of \(batch.count) samples, activations for \(a.samples)")
-        var inputs: [DiT.Inputs] = []
-        inputs.reserveCapacity(batch.count)
+        a.inputs.removeAll(keepingCapacity: true)
         for (b, s) in batch.enumerated() {
             precondition(s.styleCount <= c.maxStyleImages && s.referenceCount <= c.maxReferences,
                          "sample with \(s.styleCount) style images and \(s.referenceCount) references exceeds the model's limits")
@@ -156,11 +164,11 @@ public final class USOModel {
             let ids = a.positionIds.data + b * a.idCapacity * 3
             USOModel.writePositionIds(styleRows: styleRows, textRows: s.textRows, grid: s.grid, referenceCount: s.referenceCount,
                                       referenceGrid: s.referenceGrid, into: ids)
-            inputs.append(DiT.Inputs(imageTokens: image, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
+            a.inputs.append(DiT.Inputs(imageTokens: image, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
                                      styleTokens: styleRows > 0 ? UnsafePointer(style) : nil, styleRows: styleRows,
                                      text: s.text, textRows: s.textRows, pooled: s.pooled, positionIds: ids, t: s.t, guidance: s.guidance))
         }
-        dit.forward(batch: inputs, a.dit)
+        dit.forward(batch: a.inputs, a.dit)
     }
 
     /// Accumulates parameter gradients (where allocated) from dv_hat (packed as `a.output`).
