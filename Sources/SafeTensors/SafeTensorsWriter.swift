@@ -8,16 +8,51 @@ import Foundation
 /// synced, and renamed over the target: an interrupted write never leaves a partial file
 /// under the real name.
 public enum SafeTensorsWriter {
-    /// One tensor to write: a name, a shape, and its elements in row-major order.
+    /// One tensor to write: a name, a shape, and its elements in row-major order. An item
+    /// holds what owns its memory, so the memory cannot be freed before the write reads it
+    /// (a release build ends a local's lifetime at its last use, which may be before the
+    /// write: a bare pointer then reads freed memory).
     public struct Item {
         public let name: String
         public let shape: [Int]
-        public let data: UnsafeBufferPointer<Float>
+        private enum Elements {
+            case owned(UnsafeBufferPointer<Float>, owner: AnyObject)
+            case array([Float])
+        }
+        private let elements: Elements
 
-        public init(name: String, shape: [Int], data: UnsafeBufferPointer<Float>) {
+        /// Elements in memory that `owner` owns (kept alive by the item until written).
+        public init(name: String, shape: [Int], data: UnsafeBufferPointer<Float>, owner: AnyObject) {
             self.name = name
             self.shape = shape
-            self.data = data
+            elements = .owned(data, owner: owner)
+        }
+
+        /// Elements given as an array (the item keeps the array).
+        public init(name: String, shape: [Int], values: [Float]) {
+            self.name = name
+            self.shape = shape
+            elements = .array(values)
+        }
+
+        /// The number of elements.
+        public var count: Int {
+            switch elements {
+            case .owned(let p, _): return p.count
+            case .array(let a): return a.count
+            }
+        }
+
+        /// Calls `body` with the elements, their owner alive throughout.
+        func withElements<R>(_ body: (UnsafeBufferPointer<Float>) throws(SafeTensorsError) -> R) throws(SafeTensorsError) -> R {
+            switch elements {
+            case .owned(let p, let owner):
+                defer { withExtendedLifetime(owner) {} }
+                return try body(p)
+            case .array(let a):
+                let copy = a
+                return try copy.withUnsafeBufferPointer { (p) throws(SafeTensorsError) -> R in try body(p) }
+            }
         }
     }
 
@@ -31,10 +66,10 @@ public enum SafeTensorsWriter {
                 throw SafeTensorsError(path: path, tensor: item.name, "is not a usable tensor name")
             }
             guard seen.insert(item.name).inserted else { throw SafeTensorsError(path: path, tensor: item.name, "appears twice") }
-            guard item.shape.reduce(1, *) == item.data.count else {
-                throw SafeTensorsError(path: path, tensor: item.name, "shape \(item.shape) does not hold its \(item.data.count) values")
+            guard item.shape.reduce(1, *) == item.count else {
+                throw SafeTensorsError(path: path, tensor: item.name, "shape \(item.shape) does not hold its \(item.count) values")
             }
-            let bytes = item.data.count * 4
+            let bytes = item.count * 4
             let shape = item.shape.map(String.init).joined(separator: ",")
             header.append((item.name, "{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"))
             offset += bytes
@@ -73,9 +108,9 @@ public enum SafeTensorsWriter {
         defer { headerStorage.deallocate() }
         headerStorage.copyBytes(from: headerBytes)
         try put(UnsafeRawPointer(headerStorage.baseAddress!), headerBytes.count)
-        for item in items where item.data.count > 0 {
+        for item in items where item.count > 0 {
             // Little-endian Float32 is the machine's own layout here (x86_64, arm64).
-            try put(UnsafeRawPointer(item.data.baseAddress!), item.data.count * 4)
+            try item.withElements { (p) throws(SafeTensorsError) in try put(UnsafeRawPointer(p.baseAddress!), p.count * 4) }
         }
         guard fsync(fd) == 0 else { throw SafeTensorsError(path: path, "fsync failed: \(String(cString: strerror(errno)))") }
         guard rename(temporary, path) == 0 else {

@@ -25,8 +25,10 @@ public struct RunState: Codable, Sendable, Equatable {
         var items: [SafeTensorsWriter.Item] = []
         var offset = 0
         for p in optimizer.store.trainable {
-            items.append(.init(name: "m." + p.name, shape: p.shape, data: UnsafeBufferPointer(start: optimizer.m.base + offset, count: p.count)))
-            items.append(.init(name: "v." + p.name, shape: p.shape, data: UnsafeBufferPointer(start: optimizer.v.base + offset, count: p.count)))
+            items.append(.init(name: "m." + p.name, shape: p.shape, data: UnsafeBufferPointer(start: optimizer.m.base + offset, count: p.count),
+                               owner: optimizer.m))
+            items.append(.init(name: "v." + p.name, shape: p.shape, data: UnsafeBufferPointer(start: optimizer.v.base + offset, count: p.count),
+                               owner: optimizer.v))
             offset += p.count
         }
         try SafeTensorsWriter.write(items, metadata: ["adam_step": String(optimizer.step)],

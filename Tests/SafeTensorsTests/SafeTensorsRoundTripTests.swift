@@ -30,18 +30,11 @@ struct SafeTensorsRoundTripTests {
     func sample(_ n: Int, _ k: Float) -> [Float] { (0..<n).map { Float($0) * k - 3 } }
 
     func write(_ path: String) throws {
-        let a = sample(12, 0.25), b = sample(5, -1.5), empty: [Float] = []
-        try a.withUnsafeBufferPointer { ap in
-            try b.withUnsafeBufferPointer { bp in
-                try empty.withUnsafeBufferPointer { ep in
-                    try SafeTensorsWriter.write([
-                        .init(name: "double_blocks.0.img_attn.qkv.weight", shape: [3, 4], data: ap),
-                        .init(name: "b \"quoted\"", shape: [5], data: bp),
-                        .init(name: "empty", shape: [0, 2], data: ep),
-                    ], metadata: ["format": "pt", "note": "line\nbreak"], to: path)
-                }
-            }
-        }
+        try SafeTensorsWriter.write([
+            .init(name: "double_blocks.0.img_attn.qkv.weight", shape: [3, 4], values: sample(12, 0.25)),
+            .init(name: "b \"quoted\"", shape: [5], values: sample(5, -1.5)),
+            .init(name: "empty", shape: [0, 2], values: []),
+        ], metadata: ["format": "pt", "note": "line\nbreak"], to: path)
     }
 
     @Test func swiftRoundTrip() throws {
@@ -89,11 +82,8 @@ struct SafeTensorsRoundTripTests {
         let path = dir.url.appendingPathComponent("t.safetensors").path
         try write(path)
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        let v: [Float] = [1]
         do {
-            try v.withUnsafeBufferPointer { p in
-                try SafeTensorsWriter.write([.init(name: "x", shape: [1], data: p), .init(name: "x", shape: [1], data: p)], to: path)
-            }
+            try SafeTensorsWriter.write([.init(name: "x", shape: [1], values: [1]), .init(name: "x", shape: [1], values: [1])], to: path)
             Issue.record("a duplicate name was written")
         } catch {
             #expect("\(error)" == "\(path): tensor \"x\": appears twice")

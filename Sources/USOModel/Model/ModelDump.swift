@@ -156,7 +156,9 @@ public enum ModelDump {
         for p in model.registry.parameters where p.grad != nil {
             outputs.append(("grad." + p.name, p.shape, p.grad!.toArray()))
         }
-        let specJSON = String(decoding: try JSONEncoder().encode(specs), as: UTF8.self)
+        let specEncoder = JSONEncoder()
+        specEncoder.outputFormatting = [.sortedKeys]   // the same bytes on every run
+        let specJSON = String(decoding: try specEncoder.encode(specs), as: UTF8.self)
         let meta = ["preset": c.name, "seed": String(seed), "samples": specJSON, "lora_up_std": String(loraUpStd)]
         let inputsPath = (folder as NSString).appendingPathComponent("inputs.safetensors")
         let outputsPath = (folder as NSString).appendingPathComponent("outputs.safetensors")
@@ -207,9 +209,7 @@ public enum ModelDump {
     }
 
     static func writeArrays(_ arrays: [(String, [Int], [Float])], metadata: [String: String], to path: String) throws {
-        let tensors = arrays.map { Tensor(shape: $0.1, values: $0.2) }
-        try SafeTensorsWriter.write(zip(arrays, tensors).map { a, t in
-            SafeTensorsWriter.Item(name: a.0, shape: a.1, data: UnsafeBufferPointer(t.buffer))
-        }, metadata: metadata, to: path)
+        try SafeTensorsWriter.write(arrays.map { SafeTensorsWriter.Item(name: $0.0, shape: $0.1, values: $0.2) },
+                                    metadata: metadata, to: path)
     }
 }

@@ -21,7 +21,7 @@ public enum ModelWeights {
     /// Writes `parameters` (allocated) to `path`, atomically.
     public static func save(_ parameters: [Parameter], to path: String, metadata: [String: String] = [:]) throws(SafeTensorsError) {
         let items = parameters.map { p in
-            SafeTensorsWriter.Item(name: p.name, shape: p.shape, data: UnsafeBufferPointer(p.value.buffer))
+            SafeTensorsWriter.Item(name: p.name, shape: p.shape, data: UnsafeBufferPointer(p.value.buffer), owner: p.value.storage)
         }
         try SafeTensorsWriter.write(items, metadata: metadata.merging(["format": "pt"]) { a, _ in a }, to: path)
     }
