@@ -55,22 +55,19 @@ public struct Generation {
         return RGBImage(width: s, height: s, pixels: px)
     }
 
-    /// Requests from a set's triplets (the evaluation split when it has one), `count` spread
-    /// evenly, with the conditions `mode` keeps.
+    /// Requests from a set's held-out triplets (its eval split; a set without one is refused,
+    /// never replaced by trained-on rows), `count` spread evenly, with the conditions `mode` keeps.
     public static func requests(fromSet manifestPath: String, mode: Mode, count: Int, seed: UInt64) throws -> [Request] {
         let manifest = try Manifest.read(manifestPath)
-        var records: [ShardRecord] = []
-        var evalRecords: [ShardRecord] = []
+        var pool: [ShardRecord] = []
         for i in manifest.shards.indices {
             let r = try ShardReader(path: manifest.shardPath(i, manifestPath: manifestPath), verifyChecksums: false)
-            for j in 0..<r.count {
-                if r.splits[j] == .eval { evalRecords.append(try r.record(j)) } else if evalRecords.isEmpty && records.count < 4 * count {
-                    records.append(try r.record(j))
-                }
-            }
+            for j in 0..<r.count where r.splits[j] == .eval { pool.append(try r.record(j)) }
         }
-        let pool = evalRecords.isEmpty ? records : evalRecords
-        guard !pool.isEmpty else { throw TrainingError("\(manifestPath) holds no triplets") }
+        guard !pool.isEmpty else {
+            throw TrainingError("\(manifestPath) holds no eval (held-out) triplets: generation and evaluation on a set read its eval "
+                                + "rows only (uso data synth makes them from the held-out subjects and styles)")
+        }
         let s = manifest.resolution
         func img(_ px: [UInt8]?) -> RGBImage? { px.map { RGBImage(width: s, height: s, pixels: $0) } }
         return (0..<count).map { k in

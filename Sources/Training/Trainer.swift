@@ -85,7 +85,7 @@ public final class Trainer {
         var isDir: ObjCBool = false
         let manifestPath = FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDir) && isDir.boolValue
             ? Manifest.path(in: dataPath) : dataPath
-        let index = try SampleIndex(manifestPath: manifestPath)
+        let index = try SampleIndex(manifestPath: manifestPath, split: .train)   // held-out rows never train
         let wantKind: ShardKind = stage == .base ? .pairs : stage == .csd ? .styles : .triplets
         guard index.manifest.kind == wantKind else {
             throw TrainingError("data.path \(manifestPath) holds \(index.manifest.kind.rawValue); stage \(stage.rawValue) trains on \(wantKind.rawValue)")

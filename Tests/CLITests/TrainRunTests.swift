@@ -45,10 +45,11 @@ struct TrainRunTests {
         defer { dir.remove() }
         let data = try synth(dir)
         // autoencoder -> base -> uso, each starting from the previous run's weights; csd on its own.
-        let ae = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "ae", stage: "autoencoder", data: "\(data)/triplets", steps: 8)])
+        let ae = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "ae", stage: "autoencoder", data: "\(data)/triplets", steps: 24)])
         #expect(ae.exitCode == 0, "\(ae.transcript)")
         let aeLoss = try metrics("\(dir.path)/ae").map { $0["loss"] as! Double }
-        #expect(aeLoss.last! < aeLoss.first!, "autoencoder loss \(aeLoss)")
+        // Batches differ step to step: compare the first and last four steps' means.
+        #expect(aeLoss.suffix(4).reduce(0, +) < aeLoss.prefix(4).reduce(0, +), "autoencoder loss \(aeLoss)")
         let base = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "base", stage: "base", data: "\(data)/pairs", steps: 6,
                                                                               initWeights: "\(dir.path)/ae/weights")])
         #expect(base.exitCode == 0, "\(base.transcript)")

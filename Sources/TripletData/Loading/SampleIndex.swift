@@ -1,22 +1,43 @@
 /// The samples of a manifest as one sequence: position i is (shard, row), skipping the
-/// samples the filter excluded. Built from the manifest alone (no shard is opened).
+/// samples the filter excluded and, when a split is asked for, the rows of the other split.
+/// Training reads `.train` only and evaluation `.eval` only: held-out samples (and with them
+/// the held-out subjects and styles) never reach a trainer. Without a split the index is
+/// built from the manifest alone; with one, each shard's `split` dataset is read.
 public struct SampleIndex: Sendable {
     public let manifest: Manifest
     public let manifestPath: String
     /// (shard, row) of each position.
     public let locations: [(shard: Int, row: Int)]
+    /// The split kept, or nil for every row.
+    public let split: Split?
 
-    public init(manifestPath: String) throws(TripletDataError) {
+    public init(manifestPath: String, split: Split? = nil) throws(TripletDataError) {
         self.manifestPath = manifestPath
+        self.split = split
         manifest = try Manifest.read(manifestPath)
         let excluded = Set(manifest.excluded)
         var locs: [(Int, Int)] = []
         var global = 0
+        var available: [Split: Int] = [:]
         for (s, shard) in manifest.shards.enumerated() {
+            let splits: [Split]? = split == nil ? nil
+                : try ShardReader(path: manifest.shardPath(s, manifestPath: manifestPath), verifyChecksums: false).splits
             for r in 0..<shard.count {
-                if !excluded.contains(global) { locs.append((s, r)) }
-                global += 1
+                defer { global += 1 }
+                guard !excluded.contains(global) else { continue }
+                if let splits {
+                    available[splits[r], default: 0] += 1
+                    guard splits[r] == split else { continue }
+                }
+                locs.append((s, r))
             }
+        }
+        if let split, locs.isEmpty {
+            let counts = Split.allCases.map { "\(available[$0] ?? 0) \($0.name)" }.joined(separator: ", ")
+            throw TripletDataError(file: manifestPath, dataset: "split",
+                                   "has no \(split.name) rows (\(counts)): " + (split == .train
+                                       ? "training reads train rows only, never held-out ones"
+                                       : "evaluation reads eval rows only, never trained-on ones"))
         }
         locations = locs
     }
