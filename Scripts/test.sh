@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (Scripts/bootstrap.sh) and run the whole test suite, multi-rank tests included.
+# Set up (Scripts/bootstrap.sh) and run the whole test suite, multi-rank tests included,
+# then Scripts/check_asan.sh (file writers under AddressSanitizer) when no arguments are given.
 # The tests start mpirun themselves, one job at a time, each with --timeout.
 # Extra arguments go to `swift test` (e.g. --filter RankLayoutTests).
 set -euo pipefail
@@ -11,4 +12,8 @@ fi
 echo "test: swift test $*"
 start=$(date +%s)
 swift test "$@"
+if [ $# -eq 0 ]; then
+    # What writes files, under AddressSanitizer (release build: see the script).
+    Scripts/check_asan.sh
+fi
 echo "test: passed in $(( $(date +%s) - start )) s"
