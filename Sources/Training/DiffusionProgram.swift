@@ -120,7 +120,7 @@ public final class DiffusionProgram: StageProgram {
         let d = Double(c.dit.hiddenSize), vocabulary = Vocabulary.builtIn
         return { o in
             let prompt = dropsPrompt(o.sampleID, epoch: o.epoch, seed: seed, probability: promptDropout) ? "" : o.prompt
-            let textRows = min(vocabulary.ids(for: prompt).count, c.text.maxTokens - 1) + 1
+            let textRows = TextEncoder.tokenize(prompt, vocabulary: vocabulary, maxTokens: c.text.maxTokens).count
             let image = c.noisyTokens + (kind == .uso && o.hasContentReference ? c.referenceTokens : 0)
             let style = kind == .uso && o.hasStyleReference ? c.styleTokensPerImage : 0
             let l = Double(image + style + textRows)

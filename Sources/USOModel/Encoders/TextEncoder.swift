@@ -39,9 +39,12 @@ public final class TextEncoder {
     }
 
     /// Token ids of `prompt`: its words (unknown ones as <unk>), cut to maxTokens - 1, then <end>.
-    public func tokenize(_ prompt: String) -> [Int] {
+    public func tokenize(_ prompt: String) -> [Int] { Self.tokenize(prompt, vocabulary: vocabulary, maxTokens: config.maxTokens) }
+
+    /// The same without an encoder (what the loader's cost estimate counts).
+    public static func tokenize(_ prompt: String, vocabulary: Vocabulary, maxTokens: Int) -> [Int] {
         var ids = vocabulary.ids(for: prompt)
-        if ids.count > config.maxTokens - 1 { ids.removeLast(ids.count - (config.maxTokens - 1)) }
+        if ids.count > maxTokens - 1 { ids.removeLast(ids.count - (maxTokens - 1)) }
         return ids + [Vocabulary.endID]
     }
 
