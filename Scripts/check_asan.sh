@@ -43,7 +43,7 @@ preset = "tiny"
 out = "$work/run"
 steps = 4
 save_every = 2
-init_weights = ""
+init_weights = "random"
 [data]
 path = "$work/data/pairs"
 global_batch = 4

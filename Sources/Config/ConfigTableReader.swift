@@ -9,17 +9,22 @@ public final class ConfigTableReader {
     /// The file the table came from, for error messages.
     public let source: String
     private var consumed: Set<String> = []
+    /// Full keys given by `--set`: their errors blame `--set`, not the file.
+    let overridden: Set<String>
 
-    init(table: TOMLTable, path: String, source: String) {
+    init(table: TOMLTable, path: String, source: String, overridden: Set<String> = []) {
         self.table = table
         self.path = path
         self.source = source
+        self.overridden = overridden
     }
 
     private func fullKey(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     private func error(_ key: String?, _ message: String) -> ConfigError {
-        ConfigError(source: source, key: key.map(fullKey), message: message)
+        let full = key.map(fullKey)
+        let fromSet = full.map { k in overridden.contains(k) || overridden.contains { $0.hasPrefix(k + ".") } } ?? false
+        return ConfigError(source: fromSet ? "--set" : source, key: full, message: message)
     }
 
     private func value(_ key: String) -> TOMLValueConvertible? {
@@ -82,7 +87,7 @@ public final class ConfigTableReader {
     public func table(_ key: String) throws(ConfigError) -> ConfigTableReader? {
         guard let v = value(key) else { return nil }
         guard let t = v.table else { throw typeError(key, expected: "a table [\(fullKey(key))]", got: v) }
-        return ConfigTableReader(table: t, path: fullKey(key), source: source)
+        return ConfigTableReader(table: t, path: fullKey(key), source: source, overridden: overridden)
     }
 
     /// Rejects every key of the table that was never read, listing the allowed ones.

@@ -57,10 +57,11 @@ public struct RunConfig: Sendable, Equatable {
             guard let table = document[parts[0]]?.table else {
                 throw ConfigError(source: "--set", key: key, message: "\(parts[0]) is not a table")
             }
-            table[parts[1]] = parsed["v"]!.tomlValue
+            guard let v = parsed["v"] else { throw ConfigError(source: "--set", key: key, message: "\(value) is not a TOML value") }
+            table[parts[1]] = v.tomlValue
             document[parts[0]] = table
         }
-        let root = ConfigTableReader(table: document, path: "", source: source)
+        let root = ConfigTableReader(table: document, path: "", source: source, overridden: Set(overrides.map(\.0)))
         var c = RunConfig()
         if let r = try root.table("cluster") { c.cluster = try ClusterConfig(r) }
         if let r = try root.table("run") { c.run = try RunSection(r) }

@@ -25,8 +25,8 @@ public struct RunSection: Sendable, Equatable {
         ConfigKeySpec(key: "run.seed", type: "integer", defaultValue: "42", allowed: "0 ... 2^62",
                       summary: "Seed of initial weights and of every sample's t, noise, dropout and the shuffle (keyed by sample id, not rank)."),
         ConfigKeySpec(key: "run.steps", type: "integer", defaultValue: "1000", allowed: "1 ...", summary: "Optimizer steps."),
-        ConfigKeySpec(key: "run.init_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder or empty",
-                      summary: "Weights to start from (stage uso: the base run's weights/ folder with base.safetensors and the encoders)."),
+        ConfigKeySpec(key: "run.init_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder, \"\" or \"random\"",
+                      summary: "Weights to start from; every group the stage needs must be in the folder or the run stops naming the file. Stage base: the autoencoder run's weights/ (autoencoder, text encoder); uso: the base run's weights/ (base DiT, encoders, autoencoder). \"\" trains from random values where the stage starts from nothing (autoencoder, csd) and is refused by base and uso; \"random\" starts every group from random values (tests and benchmarks)."),
         ConfigKeySpec(key: "run.log_every", type: "integer", defaultValue: "1", allowed: "1 ...", summary: "Steps between metrics lines."),
         ConfigKeySpec(key: "run.save_every", type: "integer", defaultValue: "0", allowed: "0 ...",
                       summary: "Steps between saved weights and state (0: only at the end)."),
@@ -58,6 +58,7 @@ public struct DataSection: Sendable, Equatable {
     public var conditionDropout = 0.25
     public var promptDropout = 0.1
     public var prefetch = 2
+    public var verifyCRC = true
 
     public init() {}
 
@@ -78,6 +79,8 @@ public struct DataSection: Sendable, Equatable {
                       summary: "Probability of training on an empty prompt (keyed by sample id and epoch)."),
         ConfigKeySpec(key: "data.prefetch", type: "integer", defaultValue: "2", allowed: "1 ... 16",
                       summary: "Steps the loader prepares ahead on its thread."),
+        ConfigKeySpec(key: "data.verify_crc", type: "boolean", defaultValue: "true", allowed: "true | false",
+                      summary: "Recompute every shard's CRC-32 when the set is opened; false skips only that (for speed on a set `uso data inspect` verified), never the manifest checks (kind, count, sample ids, recorded checksums)."),
     ]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
@@ -89,6 +92,7 @@ public struct DataSection: Sendable, Equatable {
         conditionDropout = try r.double("condition_dropout", default: conditionDropout, in: 0...0.5)
         promptDropout = try r.double("prompt_dropout", default: promptDropout, in: 0...1)
         prefetch = try r.int("prefetch", default: prefetch, in: 1...16)
+        verifyCRC = try r.bool("verify_crc", default: verifyCRC)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }

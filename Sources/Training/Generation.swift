@@ -27,11 +27,13 @@ public struct Generation {
     public let model: USOModel
     public let sampler: Sampler
 
-    /// Builds the preset's model and loads every weight file found in `weights`.
+    /// Builds the preset's model and loads its weights from `weights`: every group the
+    /// sampler uses (DiT, LoRA, projector, encoders, autoencoder) must be there.
     public init(preset: ModelPreset, weights: String, steps: Int) throws {
         model = try USOModel(config: preset.config)
         model.allocate(seed: 0)
-        try Trainer.loadWeights(weights, into: [model.registry])
+        try InitialWeights.loadFolder(weights, key: "--weights", required: [.base, .lora, .projector, .styleEncoder, .autoencoder, .textEncoder],
+                                      into: [model.registry])
         sampler = Sampler(model: model, steps: steps)
     }
 
@@ -61,7 +63,7 @@ public struct Generation {
         let manifest = try Manifest.read(manifestPath)
         var pool: [ShardRecord] = []
         for i in manifest.shards.indices {
-            let r = try ShardReader(path: manifest.shardPath(i, manifestPath: manifestPath), verifyChecksums: false)
+            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
             for j in 0..<r.count where r.splits[j] == .eval { pool.append(try r.record(j)) }
         }
         guard !pool.isEmpty else {

@@ -21,6 +21,8 @@ public struct StepMetrics: Codable, Sendable {
     public var rewardMisses: Int = 0
     /// Each trainer's peak resident memory in bytes, in trainer order: on the run's last step only.
     public var peakResidentBytes: [Int]?
+    /// On a skipped step: the first trainable tensor whose gradient held a NaN or infinity.
+    public var nonFiniteGradient: String?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, samples, time, skipped
@@ -33,6 +35,7 @@ public struct StepMetrics: Codable, Sendable {
         case rewardSamples = "reward_samples"
         case rewardMisses = "reward_misses"
         case peakResidentBytes = "peak_resident_bytes"
+        case nonFiniteGradient = "non_finite_gradient"
     }
 }
 
@@ -49,6 +52,9 @@ extension StepTimes {
 /// line) and its one-line progress display with an ETA.
 public final class MetricsWriter {
     let handle: FileHandle
+    let path: String
+    /// Where the file's last complete line ends.
+    var end: UInt64 = 0
     let totalSteps: Int
     let label: String
     let interactive: Bool
@@ -65,10 +71,13 @@ public final class MetricsWriter {
             FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+            throw TrainingError("\(path): cannot open for writing (\(String(cString: strerror(errno))))")
         }
-        h.seekToEndOfFile()
+        do { end = try h.seekToEnd() } catch {
+            throw TrainingError("\(path): cannot open for appending: \(error.localizedDescription)")
+        }
         handle = h
+        self.path = path
         self.totalSteps = totalSteps
         self.label = label
         switch style {
@@ -83,12 +92,27 @@ public final class MetricsWriter {
 
     let silent: Bool
 
+    /// Appends one line. A non-finite number (a skipped step's loss) is written as the string
+    /// "nan", "inf" or "-inf". A failed write (a full disk) throws naming the file and leaves
+    /// the file as it was before the line: never a cut-off line.
     public func write(_ m: StepMetrics) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        var line = try encoder.encode(m)
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var line: Data
+        do { line = try encoder.encode(m) } catch {
+            throw TrainingError("\(path): cannot encode the metrics of step \(m.step): \(error)")
+        }
         line.append(0x0A)
-        handle.write(line)
+        do {
+            try handle.write(contentsOf: line)
+        } catch {
+            let reason = String(cString: strerror(errno))
+            // Cut back whatever part of the line reached the file.
+            try? handle.truncate(atOffset: end)
+            throw TrainingError("\(path): cannot write the metrics of step \(m.step) (\(reason)); the file ends at its last complete line")
+        }
+        end += UInt64(line.count)
     }
 
     /// "[uso] step 120/1000  loss 0.4123  lr 1.0e-04  |g| 0.83  12.3 samples/s  ETA 4m10s".

@@ -47,6 +47,7 @@ public final class Trainer {
     let rewardClient: RewardClient?
     /// USO_FAULT_DIVERGE=TRAINER:STEP, parsed once (see `injectDivergenceForTests`).
     let faultDiverge: (trainer: Int, step: Int)?
+    let faultNonFinite: Int?
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
@@ -77,15 +78,18 @@ public final class Trainer {
         }
         self.rewardClient = rewardClient
         let fault = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"]?.split(separator: ":").compactMap { Int($0) }
-        faultDiverge = fault?.count == 2 ? (fault![0], fault![1]) : nil
+        faultDiverge = fault.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+        faultNonFinite = ProcessInfo.processInfo.environment["USO_FAULT_NONFINITE"].flatMap { Int($0) }
 
         // Data.
         let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
         let dataPath = config.data.path.isEmpty ? "data/\(defaultSet)" : config.data.path
         var isDir: ObjCBool = false
-        let manifestPath = FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDir) && isDir.boolValue
-            ? Manifest.path(in: dataPath) : dataPath
-        let index = try SampleIndex(manifestPath: manifestPath, split: .train)   // held-out rows never train
+        guard FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDir) else {
+            throw TrainingError("data.path \(dataPath): no such set (make one with uso data synth or uso data import)")
+        }
+        let manifestPath = isDir.boolValue ? Manifest.path(in: dataPath) : dataPath
+        let index = try SampleIndex(manifestPath: manifestPath, split: .train, verifyData: config.data.verifyCRC)   // held-out rows never train
         let wantKind: ShardKind = stage == .base ? .pairs : stage == .csd ? .styles : .triplets
         guard index.manifest.kind == wantKind else {
             throw TrainingError("data.path \(manifestPath) holds \(index.manifest.kind.rawValue); stage \(stage.rawValue) trains on \(wantKind.rawValue)")
@@ -105,7 +109,7 @@ public final class Trainer {
         case .csd:
             let csd = CSDModel(config: modelConfig)
             let store = csd.allocate(seed: seed)
-            try Self.loadWeights(config.run.initWeights, into: [csd.registry])
+            try InitialWeights.load(config.run.initWeights, stage: stage, into: [csd.registry])
             store.allocateGradients(where: CSDProgram.trainable)
             let perStep = (config.data.globalBatch + trainers.size - 1) / trainers.size
             program = CSDProgram(model: csd, store: store, temperature: config.csd.temperature,
@@ -114,7 +118,7 @@ public final class Trainer {
         default:
             let model = try USOModel(config: modelConfig, zeroInitOutput: true)
             let store = model.allocate(seed: seed)
-            try Self.loadWeights(config.run.initWeights, into: [model.registry])
+            try InitialWeights.load(config.run.initWeights, stage: stage, into: [model.registry])
             if stage == .autoencoder {
                 store.allocateGradients(where: AutoencoderProgram.trainable)
                 program = AutoencoderProgram(model: model, store: store)
@@ -164,7 +168,7 @@ public final class Trainer {
             guard state.stage == stage.rawValue else {
                 throw TrainingError("--resume \(runFolder): the saved run is stage \(state.stage), the config says \(stage.rawValue)")
             }
-            try Self.loadWeights(RunState.weights(runFolder), into: program.registries)
+            try InitialWeights.loadResumed(RunState.weights(runFolder), into: program.registries)
             try state.loadOptimizer(run: runFolder, into: optimizer)
             step = state.step
             cursor = state.cursor
@@ -210,27 +214,6 @@ public final class Trainer {
         return csd
     }
 
-    /// Loads every group file present in `folder` (strictly: each file must hold exactly its
-    /// group's keys and shapes). An empty folder name loads nothing.
-    static func loadWeights(_ folder: String, into registries: [ParameterRegistry]) throws {
-        guard !folder.isEmpty else { return }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
-            throw TrainingError("run.init_weights \(folder) is not a folder of weights")
-        }
-        var loaded = 0
-        for r in registries {
-            for g in ParameterGroup.allCases where !r.parameters(in: g).isEmpty {
-                let path = (folder as NSString).appendingPathComponent(ModelWeights.fileName(g))
-                if FileManager.default.fileExists(atPath: path) {
-                    try ModelWeights.load(r.parameters(in: g), from: path)
-                    loaded += 1
-                }
-            }
-        }
-        guard loaded > 0 else { throw TrainingError("run.init_weights \(folder) holds none of this model's weight files") }
-    }
-
     /// Trains to `config.run.steps`; returns every step's metrics (the same on every trainer).
     @discardableResult
     public func run() throws -> [StepMetrics] {
@@ -261,6 +244,7 @@ public final class Trainer {
             if samples.isEmpty { try sync.reached(milestone: Int.max) }
             try sync.finish()
             times.syncWait = sync.lastExposedSeconds
+            injectNonFiniteGradientForTests()
 
             // Loss sums per task, over all trainers.
             // Per task: loss sum and count; then reward sum, reward count and deadline misses.
@@ -286,6 +270,10 @@ public final class Trainer {
                 optimizer.update(lr: lr)
             }
             times.optimizer = seconds(since: t0)
+            // A skipped step says why: the loss, and the first trainable tensor whose gradient is not finite.
+            let nonFinite = finite ? nil : optimizer.store.trainable.first { p in
+                p.grad.map { g in withExtendedLifetime(g) { !ElementwiseKernels.allFinite(g.count, g.data) } } ?? false
+            }?.name
             var worst = [times.dataWait, times.forward, times.backward, times.syncWait, times.optimizer, seconds(since: stepStart), times.rewardWait]
             try communicator.allreduce(inPlace: &worst, op: .max)
             var byTask: [String: Double] = [:], samplesByTask: [String: Int] = [:]
@@ -299,13 +287,17 @@ public final class Trainer {
                                 time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4],
                                                 rewardWait: worst[6]),
                                 stepSeconds: worst[5], skipped: !finite, reward: rewardCount > 0 ? rewardSum / Double(rewardCount) : nil,
-                                rewardSamples: rewardCount, rewardMisses: misses)
+                                rewardSamples: rewardCount, rewardMisses: misses, nonFiniteGradient: nonFinite)
             var m = m0
             if step + 1 == config.run.steps {
                 // Once per run: every trainer's peak resident memory, on the last line.
                 m.peakResidentBytes = try communicator.allgather([Int64(ProcessMemory.peakResidentBytes())]).map { Int($0[0]) }
             }
             history.append(m)
+            if !finite && isCoordinator {
+                FileHandle.standardError.write(Data(("uso train: step \(step) skipped (no update): loss \(totalLoss), "
+                    + (nonFinite.map { "first non-finite gradient in \($0)" } ?? "every gradient finite") + "\n").utf8))
+            }
             if let metrics, step % config.run.logEvery == 0 || step + 1 == config.run.steps {
                 try metrics.write(m)
                 metrics.progress(m)
@@ -332,6 +324,14 @@ public final class Trainer {
         guard let fault = faultDiverge, fault.trainer == communicator.rank, fault.step == step,
               let p = optimizer.store.trainable.first else { return }
         p.data[0] += 1e-3
+    }
+
+    /// Fault injection for tests: with USO_FAULT_NONFINITE=STEP in the environment, every
+    /// trainer's last trainable tensor gets a NaN gradient at that step, after the sync (as an
+    /// overflow in the backward would leave it): the step must be skipped and say where.
+    func injectNonFiniteGradientForTests() {
+        guard faultNonFinite == step, let g = optimizer.store.trainable.last?.grad else { return }
+        withExtendedLifetime(g) { g.data[g.count / 2] = .nan }
     }
 
     /// Compares the trainable weights' sum and sum of squares across trainers, bit for bit;

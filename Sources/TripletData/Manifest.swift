@@ -57,12 +57,33 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
         let decoder = JSONDecoder()
         let m: Manifest
-        do { m = try decoder.decode(Manifest.self, from: data) } catch {
-            throw TripletDataError(file: path, "not a valid manifest: \(error)")
+        do { m = try decoder.decode(Manifest.self, from: data) } catch let e as DecodingError {
+            throw TripletDataError(file: path, "not a valid manifest: \(DecodingProblem(e))")
+        } catch {
+            throw TripletDataError(file: path, "not a valid manifest: \(error.localizedDescription)")
         }
         guard m.format == formatName else { throw TripletDataError(file: path, "format is \"\(m.format)\", expected \"\(formatName)\"") }
         guard m.formatVersion == currentVersion else {
             throw TripletDataError(file: path, "format version \(m.formatVersion) is not the supported \(currentVersion)")
+        }
+        guard m.resolution > 0 else { throw TripletDataError(file: path, dataset: "resolution", "is \(m.resolution); it must be positive") }
+        guard !m.shards.isEmpty else { throw TripletDataError(file: path, dataset: "shards", "lists no shards: the set is empty") }
+        var files = Set<String>()
+        var nextID: Int64 = 0
+        for (i, shard) in m.shards.enumerated() {
+            let key = "shards[\(i)]"
+            guard !shard.file.isEmpty else { throw TripletDataError(file: path, dataset: "\(key).file", "is empty") }
+            guard files.insert(shard.file).inserted else {
+                throw TripletDataError(file: path, dataset: "\(key).file", "\(shard.file) is listed twice")
+            }
+            guard shard.count >= 1 else {
+                throw TripletDataError(file: path, dataset: "\(key).count", "is \(shard.count) for \(shard.file); a shard holds at least one sample")
+            }
+            guard shard.firstSampleID >= nextID else {
+                throw TripletDataError(file: path, dataset: "\(key).first_sample_id",
+                                       "is \(shard.firstSampleID) for \(shard.file); the shards before it reach sample id \(nextID - 1) (ids must rise and not repeat)")
+            }
+            nextID = shard.firstSampleID + Int64(shard.count)
         }
         if let bad = m.excluded.first(where: { $0 < 0 || $0 >= m.totalCount }) {
             throw TripletDataError(file: path, dataset: "excluded", "index \(bad) outside the set's \(m.totalCount) samples")

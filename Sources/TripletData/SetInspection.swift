@@ -22,14 +22,7 @@ public struct SetInspection: Sendable {
         let excludedSet = Set(manifest.excluded)
         var global = 0
         for i in manifest.shards.indices {
-            let path = manifest.shardPath(i, manifestPath: manifestPath)
-            let r = try ShardReader(path: path, verifyChecksums: true)
-            guard r.count == manifest.shards[i].count else {
-                throw TripletDataError(file: path, "holds \(r.count) samples but the manifest lists \(manifest.shards[i].count)")
-            }
-            guard r.kind == manifest.kind, r.resolution == manifest.resolution else {
-                throw TripletDataError(file: path, "is a \(r.kind.rawValue) shard at \(r.resolution) px; the manifest says \(manifest.kind.rawValue) at \(manifest.resolution) px")
-            }
+            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
             verifiedShards += 1
             for j in 0..<r.count {
                 defer { global += 1 }

@@ -18,6 +18,9 @@ public final class ShardReader {
     public let splits: [Split]
     /// Per sample: bit 0 content reference present, bit 1 style reference present.
     public let references: [UInt8]
+    /// Each dataset's `crc32` attribute, as the file records it (checked against the data when
+    /// opened with `verifyChecksums`, and against the manifest by `Manifest.openShard`).
+    public let recordedChecksums: [String: String]
     private let file: HDF5File
     private let images: [String: HDF5Dataset]
 
@@ -48,6 +51,7 @@ public final class ShardReader {
             resolution = Int(res)
             count = Int(n)
             var opened: [String: HDF5Dataset] = [:]
+            var recorded: [String: String] = [:]
             for name in ShardFormat.datasets(k) {
                 guard file.contains(name) else { throw fail(name, "missing") }
                 let d = try file.dataset(name)
@@ -55,8 +59,10 @@ public final class ShardReader {
                 let want = k.imageDatasets.contains(name) ? imageShape : [count]
                 guard d.shape == want else { throw fail(name, "has shape \(d.shape), expected \(want)") }
                 opened[name] = d
+                recorded[name] = try d.stringAttribute("crc32")
                 if verifyChecksums { try Self.verify(d, path: path) }
             }
+            recordedChecksums = recorded
             images = opened.filter { k.imageDatasets.contains($0.key) }
             sampleIDs = try opened["sample_id"]!.read(Int64.self)
             prompts = try opened["prompt"]!.readStrings()

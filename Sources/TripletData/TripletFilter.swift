@@ -118,7 +118,7 @@ public struct TripletFilter {
         var report = Report()
         var global = 0
         for i in manifest.shards.indices {
-            let r = try ShardReader(path: manifest.shardPath(i, manifestPath: manifestPath))
+            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
             for j in 0..<r.count {
                 defer { global += 1 }
                 if already.contains(global) { continue }

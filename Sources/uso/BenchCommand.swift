@@ -225,6 +225,7 @@ struct BenchSyncCommand: ParsableCommand {
             var c = RunConfig()
             c.run.stage = stage == "base" ? .base : .uso
             c.run.preset = preset
+            c.run.initWeights = "random"   // speed only: what the weights are does not matter
             c.data.path = (data as NSString).appendingPathComponent(stage == "base" ? "pairs" : "triplets")
             c.sync.bucketMiB = bucketMib
             let world = runtime.world

@@ -104,7 +104,7 @@ struct DataSheetCommand: ParsableCommand {
         var candidates: [(Int, Int)] = []   // (shard, index)
         var readers: [ShardReader] = []
         for i in manifest.shards.indices {
-            let r = try ShardReader(path: manifest.shardPath(i, manifestPath: manifestPath), verifyChecksums: false)
+            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
             readers.append(r)
             for j in 0..<r.count where split == nil || r.splits[j].name == split { candidates.append((i, j)) }
         }

@@ -44,7 +44,7 @@ struct BaselineCPUTests {
                 preset = "tiny"
                 out = "\(dir.path)/\(name)"
                 steps = 3
-                init_weights = ""
+                init_weights = "random"
                 [data]
                 path = "\(dir.path)/data/pairs"
                 global_batch = 4

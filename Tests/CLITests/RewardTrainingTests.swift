@@ -27,7 +27,7 @@ struct RewardTrainingTests {
         func run(_ name: String, np: Int, mode: String, rewardRanks: Int) throws -> MPIRun.Outcome {
             try MPIRun.run(np: np, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
                                          "--set", "run.out=\(dir.path)/\(name)", "--set", "data.path=\(dir.path)/data/triplets",
-                                         "--set", "run.init_weights=", "--set", "run.steps=6", "--set", "reward.start_step=0",
+                                         "--set", "run.init_weights=random", "--set", "run.steps=6", "--set", "reward.start_step=0",
                                          "--set", "reward.mode=\(mode)", "--set", "cluster.reward_ranks=\(rewardRanks)",
                                          "--set", "reward.csd_weights=\(dir.path)/csd/weights", "--set", "data.global_batch=4"], timeout: 240)
         }

@@ -25,6 +25,7 @@ struct TrainEquivalenceTests {
             steps = 10
             seed = 3
             checksum_every = 5
+            init_weights = "random"
             [data]
             path = "\(data)"
             global_batch = 4

@@ -92,7 +92,7 @@ struct TrainRunTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let data = try synth(dir)
-        let cfg = try config(dir, "div", stage: "uso", data: "\(data)/triplets", steps: 8)
+        let cfg = try config(dir, "div", stage: "uso", data: "\(data)/triplets", steps: 8, initWeights: "random")
         // checksum_every 2; trainer 2 of 3 is corrupted after step 3: the check after step 4 catches it.
         let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "steps = 8", with: "steps = 8\nchecksum_every = 2")
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)

@@ -190,7 +190,8 @@ public final class DataLoader: @unchecked Sendable {
 
     private func reader(_ shard: Int) throws(TripletDataError) -> ShardReader {
         if let r = readers[shard] { return r }
-        let r = try ShardReader(path: index.manifest.shardPath(shard, manifestPath: index.manifestPath))
+        // The index verified the data when it was built; the manifest checks run again here.
+        let r = try index.manifest.openShard(shard, manifestPath: index.manifestPath, verifyData: false)
         readers[shard] = r
         return r
     }

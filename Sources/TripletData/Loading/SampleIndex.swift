@@ -1,8 +1,11 @@
 /// The samples of a manifest as one sequence: position i is (shard, row), skipping the
 /// samples the filter excluded and, when a split is asked for, the rows of the other split.
 /// Training reads `.train` only and evaluation `.eval` only: held-out samples (and with them
-/// the held-out subjects and styles) never reach a trainer. Without a split the index is
-/// built from the manifest alone; with one, each shard's `split` dataset is read.
+/// the held-out subjects and styles) never reach a trainer.
+///
+/// Building the index opens every shard through `Manifest.openShard`: kind, count, sample-id
+/// range and recorded checksums are checked always, the data's CRC-32 too unless
+/// `verifyData` is false (`data.verify_crc = false`, for speed on sets verified before).
 public struct SampleIndex: Sendable {
     public let manifest: Manifest
     public let manifestPath: String
@@ -11,7 +14,7 @@ public struct SampleIndex: Sendable {
     /// The split kept, or nil for every row.
     public let split: Split?
 
-    public init(manifestPath: String, split: Split? = nil) throws(TripletDataError) {
+    public init(manifestPath: String, split: Split? = nil, verifyData: Bool = true) throws(TripletDataError) {
         self.manifestPath = manifestPath
         self.split = split
         manifest = try Manifest.read(manifestPath)
@@ -20,15 +23,12 @@ public struct SampleIndex: Sendable {
         var global = 0
         var available: [Split: Int] = [:]
         for (s, shard) in manifest.shards.enumerated() {
-            let splits: [Split]? = split == nil ? nil
-                : try ShardReader(path: manifest.shardPath(s, manifestPath: manifestPath), verifyChecksums: false).splits
+            let splits = try manifest.openShard(s, manifestPath: manifestPath, verifyData: verifyData).splits
             for r in 0..<shard.count {
                 defer { global += 1 }
                 guard !excluded.contains(global) else { continue }
-                if let splits {
-                    available[splits[r], default: 0] += 1
-                    guard splits[r] == split else { continue }
-                }
+                available[splits[r], default: 0] += 1
+                if let split, splits[r] != split { continue }
                 locs.append((s, r))
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import SafeTensors
 
 /// Model weights as safetensors files, one per group, under the key names of the field:
@@ -40,8 +41,9 @@ public enum ModelWeights {
     }
 
     /// Loads `parameters` from `path`. Every parameter must be in the file with its exact
-    /// shape; with `strict`, the file may hold nothing else. Nothing is changed unless the
-    /// whole file matches.
+    /// shape and finite values (a NaN or infinity is refused naming the tensor and element);
+    /// with `strict`, the file may hold nothing else. Nothing is changed unless the whole
+    /// file matches.
     public static func load(_ parameters: [Parameter], from path: String, strict: Bool = true) throws(SafeTensorsError) {
         let file = try SafeTensorsFile(path: path)
         for p in parameters {
@@ -58,7 +60,21 @@ public enum ModelWeights {
                 throw SafeTensorsError(path: path, tensor: extra, "is not a parameter of this model's \(Set(parameters.map(\.group.rawValue)).sorted().joined(separator: ", ")) weights")
             }
         }
-        for p in parameters { try file.read(p.name, into: p.value.buffer) }
+        var staged: [[Float]] = []
+        for p in parameters {
+            var values = [Float](repeating: 0, count: p.count)
+            try values.withUnsafeMutableBufferPointer { (b) throws(SafeTensorsError) in try file.read(p.name, into: b) }
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw SafeTensorsError(path: path, tensor: p.name, "holds \(values[bad]) at element \(bad) of \(p.count): weights must be finite")
+            }
+            staged.append(values)
+        }
+        for (p, values) in zip(parameters, staged) {
+            let tensor: Tensor = p.value
+            values.withUnsafeBufferPointer { v in
+                if let source = v.baseAddress { withExtendedLifetime(tensor) { tensor.data.update(from: source, count: v.count) } }
+            }
+        }
     }
 
     /// Loads the groups' files from `folder`.
