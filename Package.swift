@@ -85,6 +85,6 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
-        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "Config", "TensorCore", "uso", "uso-comm-check"]),
+        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "Config", "TensorCore", "SafeTensors", "uso", "uso-comm-check"]),
     ]
 )

@@ -38,8 +38,9 @@ public final class ShardReader {
             guard try file.stringAttribute("format") == ShardFormat.name else {
                 throw fail(nil, "not a uso shard (its format attribute is not \"\(ShardFormat.name)\")")
             }
-            guard let version = try file.intAttribute("format_version"), version == ShardFormat.version else {
-                throw fail(nil, "format version \(String(describing: try file.intAttribute("format_version"))) is not the supported \(ShardFormat.version)")
+            guard let version = try file.intAttribute("format_version") else { throw fail(nil, "has no format_version attribute") }
+            guard version == ShardFormat.version else {
+                throw fail(nil, "format version \(version) is not the supported \(ShardFormat.version)")
             }
             guard let k = try file.stringAttribute("kind").flatMap(ShardKind.init(rawValue:)) else {
                 throw fail(nil, "kind attribute missing or unknown")

@@ -37,6 +37,14 @@ func manifests(under path: String) throws -> [String] {
     return found
 }
 
+/// The triplet set at `path` (a set folder, its manifest, or a folder of sets such as
+/// `uso data synth --out`'s, where the one of kind triplets is taken).
+func tripletSet(under path: String) throws -> String {
+    let found = try manifests(under: path)
+    for m in found where try Manifest.read(m).kind == .triplets { return m }
+    throw TripletDataError(file: path, "holds no triplet set (generation and evaluation read a set's held-out triplets)")
+}
+
 /// `uso data inspect`.
 struct DataInspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

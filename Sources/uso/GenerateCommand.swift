@@ -72,7 +72,7 @@ struct GenerateCommand: ParsableCommand {
         let g = try Generation(preset: preset, weights: weights, steps: steps)
         var requests: [Generation.Request]
         if let data {
-            let manifest = try manifests(under: data).first!
+            let manifest = try tripletSet(under: data)
             requests = try Generation.requests(fromSet: manifest, mode: m, count: count, seed: seed)
         } else {
             let styles = try style.map { try ImageFiles.read($0) }

@@ -1,22 +1,69 @@
 import Foundation
+import SafeTensors
 import Testing
 import USOTestSupport
 
 /// Data parallelism changes nothing but the speed: one rank with 4 micro-batches, 4 ranks
-/// with one each, and 2 ranks with 2 each give the same per-step losses (within 1e-5
-/// relative over 10 steps), because every sample's randomness is keyed by its id.
+/// with one each, and 2 ranks with 2 each (under every sync strategy: overlap, single,
+/// after_backward) give the same per-step losses, the same gradient norms before clipping,
+/// and the same final trainable weights, because every sample's randomness is keyed by its
+/// id. Losses alone would not do: under AdamW and clipping a gradient off by a constant
+/// factor (divided twice by the world size, say) leaves the losses unchanged; the norm
+/// before clipping sees it.
 @Suite(.serialized)
 struct TrainEquivalenceTests {
     let uso = MPIRun.executable("uso")
 
-    func losses(_ runs: String) throws -> [Double] {
-        let text = try String(contentsOfFile: "\(runs)/metrics.jsonl", encoding: .utf8)
-        return try text.split(separator: "\n").map {
-            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["loss"] as! Double
-        }
+    /// Per-step loss and gradient norm of a run.
+    struct Record {
+        var losses: [Double] = []
+        var norms: [Double] = []
+        var weights: [String: [Float]] = [:]
     }
 
-    func config(_ dir: TemporaryDirectory, name: String, data: String, micro: Int, stage: String = "uso", extra: String = "") throws -> String {
+    static func metrics(_ run: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// The run's metrics and the trainable groups' final weights (`files` in its weights/).
+    static func record(_ run: String, files: [String]) throws -> Record {
+        var r = Record()
+        for m in try metrics(run) {
+            r.losses.append(m["loss"] as! Double)
+            r.norms.append(m["grad_norm"] as! Double)
+        }
+        for f in files {
+            let file = try SafeTensorsFile(path: "\(run)/weights/\(f)")
+            for name in file.names { r.weights["\(f):\(name)"] = try file.read(name) }
+        }
+        return r
+    }
+
+    /// Float32 sums in another order: losses and norms within 1e-5 relative; final weights
+    /// (10 AdamW steps, each moving a weight by up to lr = 1e-3) within 2e-6 absolute + 1e-4
+    /// relative, about 1/500 of one step's move.
+    static let weightTolerance = Tolerance(absolute: 2e-6, relative: 1e-4)
+
+    /// Compares `b` against the reference `a`, every difference said.
+    static func expectSame(_ a: Record, _ b: Record, _ what: String) {
+        #expect(a.losses.count == b.losses.count && a.norms.count == b.norms.count, "\(what): step counts differ")
+        for i in 0..<min(a.losses.count, b.losses.count) {
+            #expect(abs(a.losses[i] - b.losses[i]) <= 1e-5 * abs(a.losses[i]), "\(what), step \(i): loss \(b.losses[i]) vs \(a.losses[i])")
+            #expect(abs(a.norms[i] - b.norms[i]) <= 1e-5 * abs(a.norms[i]),
+                    "\(what), step \(i): gradient norm before clipping \(b.norms[i]) vs \(a.norms[i])")
+        }
+        #expect(Set(a.weights.keys) == Set(b.weights.keys) && !a.weights.isEmpty, "\(what): weight names differ")
+        var failed: [String] = []
+        for (name, wa) in a.weights.sorted(by: { $0.key < $1.key }) {
+            guard let wb = b.weights[name] else { continue }
+            let c = Approx.compare(wb, wa, weightTolerance, name)
+            if !c.passed { failed.append("\(c)") }
+        }
+        #expect(failed.isEmpty, "\(what): final weights differ:\n\(failed.prefix(5).joined(separator: "\n"))")
+    }
+
+    func config(_ dir: TemporaryDirectory, name: String, data: String, stage: String, initWeights: String, strategy: String) throws -> String {
         try dir.write("\(name).toml", """
             [run]
             stage = "\(stage)"
@@ -25,40 +72,47 @@ struct TrainEquivalenceTests {
             steps = 10
             seed = 3
             checksum_every = 5
-            init_weights = "random"
+            init_weights = "\(initWeights)"
             [data]
             path = "\(data)"
             global_batch = 4
-            micro_batch = \(micro)
+            micro_batch = 1
             [optim]
             lr = 1e-3
+            grad_clip = 1.0
             [sync]
             bucket_mib = 0.01
-            \(extra)
+            strategy = "\(strategy)"
             """)
     }
 
-    @Test(arguments: ["uso", "base"])
-    func oneFourAndTwoRanksGiveTheSameLosses(stage: String) throws {
+    /// Stage base from random weights, then stage uso from the base run's weights (a random
+    /// base has a zero-initialised final layer, through which no gradient reaches the LoRA
+    /// or the projector: uso from it would compare zeros).
+    @Test func oneFourAndTwoRanksGiveTheSameGradientsAndWeights() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32",
                                                   "--triplets", "64", "--pairs", "64", "--style-images", "8"])
         #expect(made.exitCode == 0, "\(made.transcript)")
-        let data = "\(dir.path)/data/\(stage == "uso" ? "triplets" : "pairs")"
-        let one = try MPIRun.run(np: 1, uso, ["train", "--config", try config(dir, name: "one", data: data, micro: 1, stage: stage)], timeout: 300)
-        #expect(one.exitCode == 0, "\(one.transcript)")
-        let four = try MPIRun.run(np: 4, uso, ["train", "--config", try config(dir, name: "four", data: data, micro: 1, stage: stage)], timeout: 300)
-        #expect(four.exitCode == 0, "\(four.transcript)")
-        let two = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, name: "two", data: data, micro: 1, stage: stage,
-                                                                              extra: "strategy = \"after_backward\"")], timeout: 300)
-        #expect(two.exitCode == 0, "\(two.transcript)")
-        let a = try losses("\(dir.path)/one"), b = try losses("\(dir.path)/four"), c = try losses("\(dir.path)/two")
-        #expect(a.count == 10 && b.count == 10 && c.count == 10)
-        for i in 0..<min(a.count, b.count, c.count) {
-            #expect(abs(a[i] - b[i]) <= 1e-5 * abs(a[i]), "step \(i): 1 rank \(a[i]), 4 ranks \(b[i])")
-            #expect(abs(a[i] - c[i]) <= 1e-5 * abs(a[i]), "step \(i): 1 rank \(a[i]), 2 ranks \(c[i])")
+        for stage in ["base", "uso"] {
+            let data = "\(dir.path)/data/\(stage == "uso" ? "triplets" : "pairs")"
+            let files = stage == "uso" ? ["dit_lora.safetensors", "projector.safetensors"] : ["base.safetensors"]
+            let initWeights = stage == "uso" ? "\(dir.path)/base-one/weights" : "random"
+            // (name, ranks, sync strategy): 1 x 4 micro-batches, 4 x 1, 2 x 2 under each strategy.
+            let runs: [(String, Int, String)] = [("one", 1, "overlap"), ("four", 4, "overlap"), ("two-after", 2, "after_backward"),
+                                                 ("two-single", 2, "single"), ("two-overlap", 2, "overlap")]
+            var records: [String: Record] = [:]
+            for (name, np, strategy) in runs {
+                let cfg = try config(dir, name: "\(stage)-\(name)", data: data, stage: stage, initWeights: initWeights, strategy: strategy)
+                let job = try MPIRun.run(np: np, uso, ["train", "--config", cfg, "--progress", "none"], timeout: 300)
+                try #require(job.exitCode == 0, "\(stage) \(name): \(job.transcript)")
+                records[name] = try Self.record("\(dir.path)/\(stage)-\(name)", files: files)
+            }
+            let one = try #require(records["one"])
+            #expect(one.losses.count == 10 && Set(one.losses).count > 5, "\(stage): the losses change from step to step: \(one.losses)")
+            #expect(one.norms.allSatisfy { $0 > 1e-6 }, "\(stage): every step has a gradient: \(one.norms)")
+            for (name, _, _) in runs.dropFirst() { Self.expectSame(one, try #require(records[name]), "\(stage) \(name) vs one rank") }
         }
-        #expect(Set(a).count > 5, "the losses change from step to step")
     }
 }
