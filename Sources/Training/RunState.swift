@@ -12,6 +12,9 @@ public struct RunState: Codable, Sendable, Equatable {
     public var adamStep: Int
     public var stage: String
     public var trainers: Int
+    /// The learning-rate schedule's planned length (run.steps when the run started); absent
+    /// in states written before it was recorded.
+    public var scheduleSteps: Int?
 
     public static func folder(_ run: String) -> String { (run as NSString).appendingPathComponent("state") }
     public static func weights(_ run: String) -> String { (run as NSString).appendingPathComponent("weights") }
@@ -44,8 +47,10 @@ public struct RunState: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         do {
             return try JSONDecoder().decode(RunState.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch let e as DecodingError {
+            throw SafeTensorsError(path: path, "not a readable run state: \(DecodingProblem(e))")
         } catch {
-            throw SafeTensorsError(path: path, "not a readable run state: \(error)")
+            throw SafeTensorsError(path: path, "not a readable run state: \(error.localizedDescription)")
         }
     }
 

@@ -48,6 +48,7 @@ public final class Trainer {
     /// USO_FAULT_DIVERGE=TRAINER:STEP, parsed once (see `injectDivergenceForTests`).
     let faultDiverge: (trainer: Int, step: Int)?
     let faultNonFinite: Int?
+    let faultStopAfter: Int?
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
@@ -80,6 +81,7 @@ public final class Trainer {
         let fault = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"]?.split(separator: ":").compactMap { Int($0) }
         faultDiverge = fault.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
         faultNonFinite = ProcessInfo.processInfo.environment["USO_FAULT_NONFINITE"].flatMap { Int($0) }
+        faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
 
         // Data.
         let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
@@ -152,8 +154,9 @@ public final class Trainer {
         let o = config.optim
         optimizer = AdamW(store: program.store, hyper: .init(beta1: Float(o.beta1), beta2: Float(o.beta2), eps: Float(o.eps),
                                                             weightDecay: Float(o.weightDecay)))
-        schedule = LearningRateSchedule(peak: o.lr, minLR: o.minLR, warmup: o.warmupSteps, total: config.run.steps,
-                                        kind: o.schedule == .cosine ? .cosine : .constant)
+        // The schedule's length is planned once, when the run starts: a resume with another
+        // --steps moves where training stops, never the learning rates of the steps before.
+        var scheduleSteps = config.run.steps
         let strategy: GradientSync.Strategy = config.sync.strategy == .overlap ? .overlap
             : config.sync.strategy == .single ? .single : .afterBackward
         sync = GradientSync(communicator: trainers, store: program.store, strategy: syncOverride ?? strategy,
@@ -172,7 +175,13 @@ public final class Trainer {
             try state.loadOptimizer(run: runFolder, into: optimizer)
             step = state.step
             cursor = state.cursor
+            scheduleSteps = state.scheduleSteps ?? config.run.steps
+            guard step < config.run.steps else {
+                throw TrainingError("--resume \(runFolder): the run is at step \(step) already; give --steps above \(step) to train on")
+            }
         }
+        schedule = LearningRateSchedule(peak: o.lr, minLR: o.minLR, warmup: o.warmupSteps, total: scheduleSteps,
+                                        kind: o.schedule == .cosine ? .cosine : .constant)
         // Diffusion stages split each global batch by estimated cost, so trainers reach the sync together.
         let cost = (program as? DiffusionProgram).map {
             DiffusionProgram.costModel(kind: $0.kind, config: $0.model.config, seed: seed, promptDropout: config.data.promptDropout)
@@ -190,6 +199,11 @@ public final class Trainer {
                       + "\(program.store.trainableCount) trainable parameters in \(sync.buckets.count) bucket(s), "
                       + "\(index.count) samples (\(plan.stepsPerEpoch) steps per epoch) from \(manifestPath)"
                       + (resume ? "; resuming at step \(step)" : ""))
+                if resume && o.schedule == .cosine && scheduleSteps != config.run.steps {
+                    print("uso train: the cosine schedule keeps the \(scheduleSteps) steps planned when the run started; "
+                          + (config.run.steps > scheduleSteps ? "steps \(scheduleSteps) to \(config.run.steps - 1) train at optim.min_lr (\(o.minLR))"
+                             : "training stops at step \(config.run.steps), before its end"))
+                }
                 fflush(nil)
             }
         } else {
@@ -309,9 +323,11 @@ public final class Trainer {
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
                 if isCoordinator {
                     try RunState(step: step, cursor: cursor, adamStep: optimizer.step, stage: config.run.stage.rawValue,
-                                 trainers: communicator.size).save(run: runFolder, registries: program.registries, optimizer: optimizer)
+                                 trainers: communicator.size, scheduleSteps: schedule.total).save(run: runFolder, registries: program.registries, optimizer: optimizer)
                 }
             }
+            // Fault injection for tests: USO_FAULT_STOP_AFTER=N ends the job after step N as a crash would (past its last save).
+            if faultStopAfter == step { throw TrainingError("USO_FAULT_STOP_AFTER: stopping after step \(step) (fault injection)") }
         }
         loader.stop()
         try rewardClient?.finish()

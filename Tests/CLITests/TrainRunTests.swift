@@ -23,7 +23,7 @@ struct TrainRunTests {
     }
 
     func config(_ dir: TemporaryDirectory, _ name: String, stage: String, data: String, steps: Int, initWeights: String = "",
-                batch: Int = 4, extra: String = "") throws -> String {
+                batch: Int = 4, extra: String = "", runExtra: String = "") throws -> String {
         try dir.write("\(name).toml", """
             [run]
             stage = "\(stage)"
@@ -31,6 +31,7 @@ struct TrainRunTests {
             out = "\(dir.path)/\(name)"
             steps = \(steps)
             init_weights = "\(initWeights)"
+            \(runExtra)
             [data]
             path = "\(data)"
             global_batch = \(batch)
@@ -73,6 +74,70 @@ struct TrainRunTests {
         let m = try metrics("\(dir.path)/straight").last!
         #expect(Set((m["time"] as! [String: Double]).keys) == ["data_wait", "forward", "backward", "sync_wait", "optimizer", "reward_wait"])
         #expect((m["loss_by_task"] as! [String: Double]).keys.allSatisfy { ["subject+style", "style", "subject", "text"].contains($0) })
+    }
+
+    /// A run that stops after a mid-run save (not the final one) resumes bit for bit: a cosine
+    /// schedule, the style reward on a dedicated reward rank, and the steps after the save
+    /// replayed with the same losses, gradient norms, learning rates and final weights. A
+    /// resume with another --steps keeps the schedule planned at the start, and says so.
+    @Test func midRunResumeIsBitExactWithCosineAndReward() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "csd", stage: "csd", data: "\(data)/styles", steps: 3, batch: 8)])
+        try #require(csd.exitCode == 0, "\(csd.transcript)")
+        let base = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "base", stage: "base", data: "\(data)/pairs", steps: 3,
+                                                                              initWeights: "random")])
+        try #require(base.exitCode == 0, "\(base.transcript)")
+        func cfg(_ name: String) throws -> String {
+            try config(dir, name, stage: "uso", data: "\(data)/triplets", steps: 8, initWeights: "\(dir.path)/base/weights", extra: """
+                schedule = "cosine"
+                warmup_steps = 2
+                min_lr = 1e-4
+                [cluster]
+                reward_ranks = 1
+                [reward]
+                mode = "dedicated"
+                csd_weights = "\(dir.path)/csd/weights"
+                start_step = 0
+                """, runExtra: "save_every = 3")
+        }
+        let straight = try MPIRun.run(np: 3, uso, ["train", "--config", try cfg("straight"), "--progress", "none"], timeout: 240)
+        try #require(straight.exitCode == 0, "\(straight.transcript)")
+        // Stops after step 5: the last save is at 3, so steps 3 and 4 are replayed.
+        let crashed = try MPIRun.run(np: 3, uso, ["train", "--config", try cfg("crashed"), "--progress", "none"], timeout: 240,
+                                     environment: ["USO_FAULT_STOP_AFTER": "5"])
+        #expect(crashed.exitCode != 0 && crashed.stderr.contains("stopping after step 5"), "\(crashed.transcript)")
+        let resumed = try MPIRun.run(np: 3, uso, ["train", "--resume", "\(dir.path)/crashed", "--progress", "none"], timeout: 240)
+        #expect(resumed.exitCode == 0 && resumed.stdout.contains("resuming at step 3"), "\(resumed.transcript)")
+        // The last line logged for each step (a crash leaves the replayed steps twice).
+        func byStep(_ run: String) throws -> [Int: [String: Any]] {
+            var out: [Int: [String: Any]] = [:]
+            for m in try metrics(run) { out[m["step"] as! Int] = m }
+            return out
+        }
+        let a = try byStep("\(dir.path)/straight"), b = try byStep("\(dir.path)/crashed")
+        #expect(a.count == 8 && b.count == 8)
+        var rewarded = 0
+        for s in 0..<8 {
+            for key in ["loss", "grad_norm", "lr"] {
+                #expect(a[s]?[key] as? Double == b[s]?[key] as? Double, "step \(s) \(key): straight \(a[s]?[key] ?? "none"), resumed \(b[s]?[key] ?? "none")")
+            }
+            rewarded += a[s]?["reward_samples"] as? Int ?? 0
+        }
+        #expect(rewarded > 0, "the reward ran")
+        #expect(Set((0..<8).compactMap { a[$0]?["lr"] as? Double }).count >= 6, "the cosine schedule moves the rate")
+        for f in ["dit_lora.safetensors", "projector.safetensors"] {
+            let x = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/straight/weights/\(f)"))
+            let y = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/crashed/weights/\(f)"))
+            #expect(x == y, "\(f) differs after the resume")
+        }
+        // --steps at resume: training goes on past 8, the rates of the planned steps unchanged, and it says so.
+        let longer = try MPIRun.run(np: 3, uso, ["train", "--resume", "\(dir.path)/straight", "--steps", "10", "--progress", "none"], timeout: 240)
+        #expect(longer.exitCode == 0, "\(longer.transcript)")
+        #expect(longer.stdout.contains("the cosine schedule keeps the 8 steps planned when the run started"), "\(longer.transcript)")
+        let c = try byStep("\(dir.path)/straight")
+        #expect(c[8]?["lr"] as? Double == 1e-4 && c[9]?["lr"] as? Double == 1e-4, "past the plan: min_lr")
     }
 
     @Test func badConfigsStopWithTheKey() throws {
