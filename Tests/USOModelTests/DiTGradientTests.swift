@@ -57,11 +57,7 @@ struct DiTGradientTests {
         f.model.backward(dOutput: f.weights.data, f.acts)
         var failures: [String] = []
         for p in f.registry.parameters {
-            let idx = FiniteDifference.sampleIndices(p.count, count: 6)
-            let numeric = FiniteDifference.gradient(of: p.value.buffer, indices: idx, loss: f.loss)
-            let analytic = idx.map { p.grad![$0] }
-            let cmp = Approx.compare(analytic, numeric, .finiteDifferenceFloat32, p.name)
-            if !cmp.passed { failures.append("\(cmp)") }
+            if let e = GradientCheck.probe(p.name, p.value.buffer, count: 6, step: 3e-2, normalize: true, analytic: { p.grad![$0] }, loss: f.loss) { failures.append(e) }
         }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         #expect(f.registry.parameters.count > 50)

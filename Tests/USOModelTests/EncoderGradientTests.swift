@@ -18,10 +18,14 @@ struct EncoderGradientTests {
     static func checkParameters(_ r: ParameterRegistry, loss: () -> Double) -> [String] {
         var failures: [String] = []
         for p in r.parameters {
-            let idx = FiniteDifference.sampleIndices(p.count, count: 5)
-            let numeric = FiniteDifference.gradient(of: p.value.buffer, indices: idx, loss: loss)
-            let cmp = Approx.compare(idx.map { p.grad![$0] }, numeric, .finiteDifferenceFloat32, p.name)
-            if !cmp.passed { failures.append("\(cmp)") }
+            // A key bias shifts a query's scores alike, which softmax ignores: zero by structure.
+            if p.name.hasSuffix("k_proj.bias") {
+                if let g = (0..<p.count).map({ p.grad![$0] }).first(where: { abs($0) >= 1e-7 }) {
+                    failures.append("\(p.name): gradient \(g), expected zero (softmax is invariant to a key bias)")
+                }
+                continue
+            }
+            if let f = GradientCheck.probe(p.name, p.value.buffer, count: 5, step: 3e-2, normalize: true, analytic: { p.grad![$0] }, loss: loss) { failures.append(f) }
         }
         return failures
     }
