@@ -35,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CCPUID"),
 
         // Swift modules. Only Comm imports CMPI, only TensorCore imports CBLAS,
@@ -52,7 +53,7 @@ let package = Package(
         .target(name: "HDF5Kit", dependencies: ["CHDF5"]),
         .target(name: "SafeTensors"),
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
-        .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG", "CWebP"]),
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit"]),
         .target(name: "Comm", dependencies: ["CMPI"]),

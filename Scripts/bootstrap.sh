@@ -2,14 +2,14 @@
 # Set up this machine for uso and build it (release).
 #
 # Installs the Debian packages uso needs when any is missing (a no-op when all are
-# present): Open MPI, OpenBLAS, HDF5 (library and tools), zlib, libpng, libjpeg, pkg-config,
-# qemu-user (the tests run the binary on an emulated CPU without AVX); and the Python
-# packages the tests read files back with (numpy, safetensors, h5py). Then builds
+# present): Open MPI, OpenBLAS, HDF5 (library and tools), zlib, libpng, libjpeg, libwebp,
+# pkg-config, qemu-user (the tests run the binary on an emulated CPU without AVX); and the
+# Python packages the tests read and write files with (numpy, safetensors, h5py, Pillow). Then builds
 # .build/release/uso. Run as root, or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev pkg-config qemu-user)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev libwebp-dev pkg-config qemu-user)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,13 +28,13 @@ fi
 command -v python3 >/dev/null || { echo "bootstrap: python3 is needed for the tests' outside checks" >&2; exit 69; }
 py_missing="$(python3 -c '
 import importlib.util
-wanted = {"numpy": "numpy", "safetensors": "safetensors", "h5py": "h5py"}
+wanted = {"numpy": "numpy", "safetensors": "safetensors", "h5py": "h5py", "PIL": "Pillow"}
 print(" ".join(pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None))
 ')"
 if [ -n "$py_missing" ]; then
     echo "bootstrap: pip installing $py_missing"
     python3 -m pip install --quiet --disable-pip-version-check $py_missing 2>&1 | grep -v "Running pip as the 'root' user" || true
-    python3 -c "import numpy, safetensors, h5py" || { echo "bootstrap: pip install of $py_missing failed" >&2; exit 1; }
+    python3 -c "import numpy, safetensors, h5py, PIL" || { echo "bootstrap: pip install of $py_missing failed" >&2; exit 1; }
 else
     echo "bootstrap: Python packages present"
 fi

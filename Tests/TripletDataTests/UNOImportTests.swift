@@ -71,9 +71,64 @@ struct UNOImportTests {
         let report = try UNOImporter(jsonPath: json, resolution: 8, skipBad: true).run(into: out)
         #expect(report.imported == 2)
         #expect(report.skipped.map(\.index) == [1, 2, 3])
-        #expect(report.skipped[1].reason.contains("broken.png") && report.skipped[1].reason.contains("neither a PNG nor a JPEG"))
+        #expect(report.skipped[1].reason.contains("broken.png") && report.skipped[1].reason.contains("not a PNG, JPEG or WebP file"))
         #expect(report.skipped[2].reason.contains("needs \"prompt\""))
         // A second import into the same folder refuses instead of overwriting.
         #expect(throws: TripletDataError.self) { try UNOImporter(jsonPath: json, resolution: 8).run(into: out) }
+    }
+
+    /// USO's own examples are mostly WebP: a set mixing WebP (lossy and lossless, with alpha),
+    /// RGBA PNG and JPEG with EXIF imports, and every stored pixel is what Pillow decodes
+    /// (`convert("RGB")`, alpha dropped): exactly for PNG and lossless WebP, within 3 levels
+    /// for the lossy codecs (Pillow bundles its own libjpeg-turbo and libwebp builds).
+    @Test func importsWebPPNGAndJPEGAsPillowDecodesThem() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try Python.run("""
+            import sys, json, numpy as np
+            from PIL import Image
+            d = sys.argv[1]
+            rng = np.random.default_rng(5)
+            def img(mode):
+                n = 4 if mode == "RGBA" else 3
+                a = rng.integers(0, 256, (16, 16, n), dtype=np.uint8)
+                a[4:12, 4:12, :3] = [200, 30, 90]          # a flat block, so lossy codecs keep something exact-ish
+                if n == 4: a[..., 3] = np.where(np.arange(16)[:, None] < 8, 255, 40)   # half opaque, half not
+                return Image.fromarray(a, mode)
+            img("RGBA").save(d + "/content.webp", lossless=True)
+            img("RGBA").save(d + "/style.png")
+            img("RGB").save(d + "/target.webp", quality=90)
+            exif = Image.Exif(); exif[0x0112] = 1; exif[0x010F] = "uso-test"
+            img("RGB").save(d + "/target.jpg", quality=95, exif=exif.tobytes())
+            entries = [{"prompt": "webp content, png style", "image_paths": ["content.webp", "style.png"], "image_tgt_path": "target.webp"},
+                       {"prompt": "jpeg target", "image_paths": ["style.png", "content.webp"], "image_tgt_path": "target.jpg"}]
+            json.dump(entries, open(d + "/train.json", "w"))
+            print("OK")
+            """, [dir.path])
+        try #require(made.exitCode == 0 && made.stdout == "OK\n", "\(made.transcript)")
+        let out = dir.url.appendingPathComponent("set").path
+        let report = try UNOImporter(jsonPath: "\(dir.path)/train.json", resolution: 16).run(into: out)
+        #expect(report.imported == 2 && report.skipped.isEmpty)
+        let shard = try Manifest.read(Manifest.path(in: out)).shardPath(0, manifestPath: Manifest.path(in: out))
+        let check = try Python.run("""
+            import sys, h5py, numpy as np
+            from PIL import Image
+            d, shard = sys.argv[1], sys.argv[2]
+            def pil(name): return np.asarray(Image.open(d + "/" + name).convert("RGB"))
+            expected = [("content_reference", 0, "content.webp", 0), ("style_reference", 0, "style.png", 0), ("target", 0, "target.webp", 3),
+                        ("content_reference", 1, "style.png", 0), ("style_reference", 1, "content.webp", 0), ("target", 1, "target.jpg", 3)]
+            with h5py.File(shard, "r") as f:
+                for dataset, row, name, tolerance in expected:
+                    got = f[dataset][row].astype(int); want = pil(name).astype(int)
+                    diff = int(np.abs(got - want).max())
+                    assert diff <= tolerance, f"{dataset}[{row}] from {name}: max difference {diff} > {tolerance}"
+                    print(dataset, row, name, diff)
+            print("OK")
+            """, [dir.path, shard])
+        #expect(check.exitCode == 0 && check.stdout.hasSuffix("OK\n"), "\(check.transcript)")
+        // Alpha dropped, not composited: the translucent rows keep their stored colours.
+        let webp = try ImageFiles.read("\(dir.path)/content.webp")
+        #expect(webp.width == 16 && webp.height == 16)
+        #expect(try ImageFiles.format(of: "\(dir.path)/content.webp") == .webp && ImageFiles.format(of: "\(dir.path)/style.png") == .png)
     }
 }
