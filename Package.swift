@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "USOModel", dependencies: ["TensorCore", "SafeTensors"]),
         .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG", "CWebP"]),
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
-        .target(name: "Config", dependencies: ["TOMLKit"]),
+        .target(name: "Config", dependencies: ["TOMLKit", "USOModel"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Reward", dependencies: ["Comm", "TensorCore", "USOModel"]),
         .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import TensorCore
 import Training
@@ -7,13 +8,6 @@ import USOModel
 /// achieved GFLOP/s, and the rate of cblas_sgemm on the model's own GEMM shapes measured in
 /// the same run (interleaved), so the ratio says how close the step runs to the machine's GEMM.
 public struct StepBenchmark {
-    public enum Stage: String, Sendable, CaseIterable {
-        /// LoRA and projector trained (USO's stage 2).
-        case uso
-        /// Every DiT weight trained.
-        case base
-    }
-
     public struct Options: Sendable {
         public var preset: ModelPreset
         public var stage: Stage = .uso
@@ -104,10 +98,8 @@ public struct StepBenchmark {
             var s = RandomStream(seed: 2, purpose: .parameterInit, id: 9_000)
             s.fillNormal(p.value.buffer, std: 0.01)
         }
-        switch options.stage {
-        case .uso: store.allocateGradients { $0.group == .lora || $0.group == .projector }
-        case .base: store.allocateGradients { $0.group == .base }
-        }
+        precondition(options.stage.isDiffusion, "uso bench step times stage base or uso")
+        store.allocateGradients(where: DiffusionProgram.trainable(options.stage))
         let acts = model.makeActivations()
         let grid = Self.grid(options.preset, length: options.lengthScale)
         let tokens = grid.rows * grid.cols, inC = c.dit.inChannels

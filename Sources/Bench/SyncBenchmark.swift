@@ -28,13 +28,15 @@ public struct SyncBenchmark {
         self.world = world; self.base = base; self.perTrainerBatch = perTrainerBatch; self.steps = steps; self.rounds = rounds
     }
 
-    func measure(_ comm: Communicator, strategy: GradientSync.Strategy, progressPoints: Bool = true) throws -> (Double, Double, Int) {
+    /// One variant's median step and sync wait; `strategy` nil: no exchange at all.
+    func measure(_ comm: Communicator, strategy: SyncStrategy?, progressPoints: Bool = true) throws -> (Double, Double, Int) {
         var c = base
+        c.sync.strategy = strategy ?? .overlap
         c.run.steps = steps
         c.run.checksumEvery = 0
         c.run.out = NSTemporaryDirectory() + "uso-bench-sync-\(getpid())"
         c.data.globalBatch = perTrainerBatch * comm.size
-        let trainer = try Trainer(config: c, trainers: comm, quiet: true, progress: .none, syncOverride: strategy)
+        let trainer = try Trainer(config: c, trainers: comm, quiet: true, progress: .none, exchangeGradients: strategy != nil)
         trainer.sync.testsAtProgressPoints = progressPoints
         let history = try trainer.run()
         // The first step warms caches and the loader: leave it out.
@@ -50,14 +52,14 @@ public struct SyncBenchmark {
         var samples: [String: [(Double, Double, Int)]] = [:]
         // "overlap, milestones only": requests tested only as each block's gradients become final,
         // not between its products (what the overlap did before progress points).
-        let variants: [(String, GradientSync.Strategy, Bool)] = [("overlap", .overlap, true), ("overlap, milestones only", .overlap, false),
+        let variants: [(String, SyncStrategy?, Bool)] = [("overlap", .overlap, true), ("overlap, milestones only", .overlap, false),
                                                                  ("after_backward", .afterBackward, true), ("single", .single, true),
-                                                                 ("none", .none, true)]
+                                                                 ("none", nil, true)]
         for _ in 0..<rounds {
             for (name, strategy, points) in variants {
                 samples[name, default: []].append(try measure(world, strategy: strategy, progressPoints: points))
             }
-            if let alone { samples["one trainer", default: []].append(try measure(alone, strategy: .none)) }
+            if let alone { samples["one trainer", default: []].append(try measure(alone, strategy: nil)) }
             try world.barrier()
         }
         var rows: [Row] = []

@@ -83,6 +83,16 @@ public final class ConfigTableReader {
         return e
     }
 
+    /// One of `among` (a subset of an enumeration's cases), `default` when absent.
+    public func choice<E: RawRepresentable & CaseIterable & Equatable>(_ key: String, default def: E, among: [E]) throws(ConfigError) -> E
+    where E.RawValue == String {
+        guard let v = value(key) else { return def }
+        let allowed = among.map { "\"\($0.rawValue)\"" }.joined(separator: " | ")
+        guard let s = v.string else { throw typeError(key, expected: "one of \(allowed)", got: v) }
+        guard let e = E(rawValue: s), among.contains(e) else { throw error(key, "\"\(s)\" is not allowed: use \(allowed)") }
+        return e
+    }
+
     /// A nested table, or nil when absent.
     public func table(_ key: String) throws(ConfigError) -> ConfigTableReader? {
         guard let v = value(key) else { return nil }

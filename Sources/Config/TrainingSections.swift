@@ -1,10 +1,9 @@
+import USOModel
+
 /// `[run]`: what is trained, from what, for how long, and where it goes.
 public struct RunSection: Sendable, Equatable {
-    public enum Stage: String, Sendable, CaseIterable { case base, csd, uso, autoencoder }
-    public enum Preset: String, Sendable, CaseIterable { case tiny, small }
-
     public var stage: Stage = .uso
-    public var preset: Preset = .small
+    public var preset: ModelPreset = .small
     public var out = ""
     public var seed = 42
     public var steps = 1000
@@ -36,7 +35,7 @@ public struct RunSection: Sendable, Equatable {
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         stage = try r.choice("stage", default: stage)
-        preset = try r.choice("preset", default: preset)
+        preset = try r.choice("preset", default: preset, among: ModelPreset.trainable)
         out = try r.string("out", default: out)
         seed = try r.int("seed", default: seed, in: 0...(1 << 62))
         steps = try r.int("steps", default: steps, in: 1...Int(Int32.max))
@@ -99,8 +98,6 @@ public struct DataSection: Sendable, Equatable {
 
 /// `[optim]`: AdamW, clipping and the learning-rate schedule.
 public struct OptimSection: Sendable, Equatable {
-    public enum Schedule: String, Sendable, CaseIterable { case constant, cosine }
-
     public var lr = 1e-4
     public var beta1 = 0.9
     public var beta2 = 0.999
@@ -108,7 +105,7 @@ public struct OptimSection: Sendable, Equatable {
     public var weightDecay = 0.01
     public var gradClip = 1.0
     public var warmupSteps = 0
-    public var schedule: Schedule = .constant
+    public var schedule: LRSchedule = .constant
     public var minLR = 0.0
 
     public init() {}
@@ -176,16 +173,7 @@ public struct FlowSection: Sendable, Equatable {
 
 /// `[sync]`: how gradients travel between trainers.
 public struct SyncSection: Sendable, Equatable {
-    public enum Strategy: String, Sendable, CaseIterable {
-        /// Buckets allreduced as they fill during the last micro-batch's backward.
-        case overlap
-        /// One allreduce per bucket after the backward (no overlap).
-        case afterBackward = "after_backward"
-        /// One allreduce of all gradients after the backward.
-        case single
-    }
-
-    public var strategy: Strategy = .overlap
+    public var strategy: SyncStrategy = .overlap
     public var bucketMiB = 2.0
 
     public init() {}

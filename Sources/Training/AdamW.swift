@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import TensorCore
 import USOModel
@@ -62,10 +63,9 @@ public final class AdamW {
 
 /// The learning rate at a step: linear warm-up, then constant or cosine decay to `minLR`.
 public struct LearningRateSchedule: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case constant, cosine }
-    public let peak: Double, minLR: Double, warmup: Int, total: Int, kind: Kind
+    public let peak: Double, minLR: Double, warmup: Int, total: Int, kind: LRSchedule
 
-    public init(peak: Double, minLR: Double = 0, warmup: Int = 0, total: Int, kind: Kind) {
+    public init(peak: Double, minLR: Double = 0, warmup: Int = 0, total: Int, kind: LRSchedule) {
         self.peak = peak; self.minLR = minLR; self.warmup = warmup; self.total = total; self.kind = kind
     }
 

@@ -23,7 +23,7 @@ public final class AutoencoderProgram: StageProgram {
     }
 
     public static func trainable(_ p: Parameter) -> Bool { p.group == .autoencoder }
-    public func completion(_ p: Parameter) -> Int { 0 }
+    public func milestone(of p: Parameter) -> Int { 0 }
 
     public func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,
                     times: inout StepTimes) throws -> [SampleLoss] {

@@ -24,7 +24,7 @@ public final class CSDProgram: StageProgram {
     }
 
     public static func trainable(_ p: Parameter) -> Bool { p.group == .csd }
-    public func completion(_ p: Parameter) -> Int { 0 }
+    public func milestone(of p: Parameter) -> Int { 0 }
 
     public func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,
                     times: inout StepTimes) throws -> [SampleLoss] {

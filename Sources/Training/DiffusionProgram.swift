@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Reward
 import TensorCore
@@ -7,9 +8,9 @@ import USOModel
 /// Stages `base` (every DiT weight, text-to-image pairs) and `uso` (LoRA and projector,
 /// triplets with condition dropout): flow matching on the autoencoder's latent tokens.
 public final class DiffusionProgram: StageProgram {
-    public enum Kind: String, Sendable { case base, uso }
 
-    public let kind: Kind
+    /// Stage base or uso.
+    public let kind: Stage
     public let model: USOModel
     public let store: ParameterStore
     public var name: String { kind.rawValue }
@@ -74,9 +75,10 @@ public final class DiffusionProgram: StageProgram {
     let promptDropout: Double
     let guidance: Float
 
-    public init(kind: Kind, model: USOModel, store: ParameterStore, flow: FlowMatching, seed: UInt64, promptDropout: Double,
+    public init(kind: Stage, model: USOModel, store: ParameterStore, flow: FlowMatching, seed: UInt64, promptDropout: Double,
                 guidance: Float, pack: Int = 1, reward: StyleRewardStep? = nil) {
         precondition(pack >= 1, "pack must be at least 1")
+        precondition(kind.isDiffusion, "a diffusion program trains stage base or uso, not \(kind.rawValue)")
         self.kind = kind
         self.model = model
         self.store = store
@@ -95,14 +97,12 @@ public final class DiffusionProgram: StageProgram {
     }
 
     /// Stage base trains the DiT's own weights; stage uso its LoRA and the projector.
-    public static func trainable(_ kind: Kind) -> (Parameter) -> Bool {
-        switch kind {
-        case .base: return { $0.group == .base }
-        case .uso: return { $0.group == .lora || $0.group == .projector }
-        }
+    public static func trainable(_ kind: Stage) -> (Parameter) -> Bool {
+        if kind == .base { return { (p: Parameter) -> Bool in p.group == .base } }
+        return { (p: Parameter) -> Bool in p.group == .lora || p.group == .projector }
     }
 
-    public func completion(_ p: Parameter) -> Int { model.milestone(of: p.name) }
+    public func milestone(of p: Parameter) -> Int { model.milestone(of: p.name) }
 
     /// Whether sample `id`'s prompt is dropped in `epoch`.
     func dropsPrompt(_ id: Int64, epoch: Int) -> Bool { Self.dropsPrompt(id, epoch: epoch, seed: seed, probability: promptDropout) }
@@ -116,7 +116,7 @@ public final class DiffusionProgram: StageProgram {
     /// What a sample costs to train on, from what the loader knows before reading it: its
     /// joint token count L after dropout gives the DiT's work per block, 24 D^2 FLOPs per
     /// token in its products and 4 D per token pair in attention. For balancing trainers.
-    public static func costModel(kind: Kind, config c: ModelConfig, seed: UInt64, promptDropout: Double) -> @Sendable (SampleOutline) -> Double {
+    public static func costModel(kind: Stage, config c: ModelConfig, seed: UInt64, promptDropout: Double) -> @Sendable (SampleOutline) -> Double {
         let d = Double(c.dit.hiddenSize), vocabulary = Vocabulary.builtIn
         return { o in
             let prompt = dropsPrompt(o.sampleID, epoch: o.epoch, seed: seed, probability: promptDropout) ? "" : o.prompt
@@ -186,9 +186,9 @@ public final class DiffusionProgram: StageProgram {
         state.textRows = encoder.encodeText(dropsPrompt(s.sampleID, epoch: epoch) ? "" : s.prompt)
         state.text.copy(from: encoder.text)
         state.pooled.copy(from: encoder.pooled)
-        switch kind {
-        case .base: state.task = "t2i"
-        case .uso:
+        if kind == .base {
+            state.task = "t2i"
+        } else {
             state.task = state.hasStyle && state.useContent ? "subject+style" : state.hasStyle ? "style" : state.useContent ? "subject" : "text"
         }
         times.forward += seconds(since: t0)

@@ -1,4 +1,5 @@
 import Comm
+import Config
 import Foundation
 import TensorCore
 import USOModel
@@ -13,14 +14,10 @@ import USOModel
 /// buckets after the backward; `single` reduces everything in one call. Reward ranks are
 /// never in `communicator`.
 public final class GradientSync {
-    public enum Strategy: String, Sendable, CaseIterable {
-        case overlap, afterBackward = "after_backward", single
-        /// No exchange at all (replicas diverge): `uso bench sync`'s baseline only.
-        case none
-    }
-
     public let communicator: Communicator
-    public let strategy: Strategy
+    public let strategy: SyncStrategy
+    /// False: no exchange at all (replicas diverge): `uso bench sync`'s baseline only.
+    public let exchanges: Bool
     let storage: TensorStorage
     /// Element ranges of the buckets, front to back, and the milestone each waits for.
     public let buckets: [Range<Int>]
@@ -36,10 +33,11 @@ public final class GradientSync {
     public private(set) var lastExposedSeconds = 0.0
 
     /// `milestone(p)`: the backward milestone at which p's gradient is final.
-    public init(communicator: Communicator, store: ParameterStore, strategy: Strategy, bucketBytes: Int,
+    public init(communicator: Communicator, store: ParameterStore, strategy: SyncStrategy, exchanges: Bool = true, bucketBytes: Int,
                 milestone: (Parameter) -> Int) {
         self.communicator = communicator
         self.strategy = strategy
+        self.exchanges = exchanges
         storage = store.gradients
         var ranges: [Range<Int>] = [], ready: [Int] = []
         var start = 0, offset = 0, maxMilestone = 0
@@ -76,7 +74,7 @@ public final class GradientSync {
     /// so that MPI progresses a bucket's protocol steps while backward computes: Open MPI
     /// moves a non-blocking collective on only inside MPI calls.
     public func reached(milestone: Int) throws {
-        guard strategy == .overlap, communicator.size > 1 else { return }
+        guard strategy == .overlap, exchanges, communicator.size > 1 else { return }
         if milestone == lastMilestone && !testsAtProgressPoints { return }
         lastMilestone = milestone
         while started < buckets.count && readyAt[started] <= milestone {
@@ -95,7 +93,7 @@ public final class GradientSync {
     /// After the backward: starts what has not started and waits for everything.
     public func finish() throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        if communicator.size > 1 && strategy != .none {
+        if communicator.size > 1 && exchanges {
             while started < buckets.count {
                 try start(started)
                 started += 1

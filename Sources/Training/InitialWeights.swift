@@ -18,7 +18,7 @@ public enum InitialWeights {
     public static let random = "random"
 
     /// The groups stage `stage` must find in a named init folder.
-    public static func required(_ stage: RunSection.Stage) -> [ParameterGroup] {
+    public static func required(_ stage: Stage) -> [ParameterGroup] {
         switch stage {
         case .autoencoder: return [.autoencoder]
         case .csd: return [.csd]
@@ -28,11 +28,11 @@ public enum InitialWeights {
     }
 
     /// Whether `run.init_weights = ""` is a documented random start for the stage.
-    public static func startsFromNothing(_ stage: RunSection.Stage) -> Bool { stage == .autoencoder || stage == .csd }
+    public static func startsFromNothing(_ stage: Stage) -> Bool { stage == .autoencoder || stage == .csd }
 
     /// Loads `run.init_weights` for `stage` into `registries`: the required groups must be
     /// there; every other group file present is loaded too (strictly: its exact keys and shapes).
-    public static func load(_ folder: String, stage: RunSection.Stage, into registries: [ParameterRegistry]) throws {
+    public static func load(_ folder: String, stage: Stage, into registries: [ParameterRegistry]) throws {
         if folder == random { return }
         if folder.isEmpty {
             guard startsFromNothing(stage) else {

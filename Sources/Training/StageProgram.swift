@@ -38,7 +38,7 @@ public protocol StageProgram: AnyObject {
     var store: ParameterStore { get }
     /// The backward milestone at which a parameter's gradient is final (0 for all when the
     /// stage does not report milestones).
-    func completion(_ p: Parameter) -> Int
+    func milestone(of p: Parameter) -> Int
     /// Runs a micro-batch; `milestone` is given for the step's last micro-batch and must be
     /// called as gradients become final during its last backward.
     func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,

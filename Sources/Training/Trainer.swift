@@ -6,16 +6,6 @@ import TensorCore
 import TripletData
 import USOModel
 
-extension RunSection.Preset {
-    /// The model preset that `run.preset` names.
-    public var model: ModelPreset {
-        switch self {
-        case .tiny: .tiny
-        case .small: .small
-        }
-    }
-}
-
 /// A training failure that names what is wrong (a stage without data of the right kind,
 /// trainers whose weights diverged, ...).
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
@@ -52,16 +42,16 @@ public final class Trainer {
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
-    /// `syncOverride` replaces the config's sync strategy (benchmarks: `.none`). `world` and
+    /// `exchangeGradients` false skips the gradient exchange (benchmarks' baseline). `world` and
     /// `layout` are needed for dedicated reward ranks (`reward.mode = "dedicated"`).
     public init(config: RunConfig, trainers: Communicator, world: Communicator? = nil, layout: RankLayout? = nil,
                 resume: Bool = false, quiet: Bool = false, progress: MetricsWriter.ProgressStyle = .auto,
-                syncOverride: GradientSync.Strategy? = nil) throws {
+                exchangeGradients: Bool = true) throws {
         self.config = config
         communicator = trainers
         let stage = config.run.stage
         runFolder = config.run.out.isEmpty ? "runs/\(stage.rawValue)" : config.run.out
-        let preset = config.run.preset.model
+        let preset = config.run.preset
         let modelConfig = preset.config
         let seed = UInt64(config.run.seed)
 
@@ -125,8 +115,8 @@ public final class Trainer {
                 store.allocateGradients(where: AutoencoderProgram.trainable)
                 program = AutoencoderProgram(model: model, store: store)
             } else {
-                let kind: DiffusionProgram.Kind = stage == .base ? .base : .uso
-                store.allocateGradients(where: DiffusionProgram.trainable(kind), completion: { model.milestone(of: $0.name) })
+                let kind = stage
+                store.allocateGradients(where: DiffusionProgram.trainable(kind), milestone: { model.milestone(of: $0.name) })
                 let timesteps: FlowMatching.Timesteps = config.flow.timesteps == .shifted
                     ? .shifted : .logitNormal(mean: config.flow.logitMean, std: config.flow.logitStd)
                 var rewardStep: StyleRewardStep? = nil
@@ -157,10 +147,8 @@ public final class Trainer {
         // The schedule's length is planned once, when the run starts: a resume with another
         // --steps moves where training stops, never the learning rates of the steps before.
         var scheduleSteps = config.run.steps
-        let strategy: GradientSync.Strategy = config.sync.strategy == .overlap ? .overlap
-            : config.sync.strategy == .single ? .single : .afterBackward
-        sync = GradientSync(communicator: trainers, store: program.store, strategy: syncOverride ?? strategy,
-                            bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.completion)
+        sync = GradientSync(communicator: trainers, store: program.store, strategy: config.sync.strategy, exchanges: exchangeGradients,
+                            bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.milestone(of:))
 
         // Where to start.
         var cursor = DataCursor()
@@ -181,7 +169,7 @@ public final class Trainer {
             }
         }
         schedule = LearningRateSchedule(peak: o.lr, minLR: o.minLR, warmup: o.warmupSteps, total: scheduleSteps,
-                                        kind: o.schedule == .cosine ? .cosine : .constant)
+                                        kind: o.schedule)
         // Diffusion stages split each global batch by estimated cost, so trainers reach the sync together.
         let cost = (program as? DiffusionProgram).map {
             DiffusionProgram.costModel(kind: $0.kind, config: $0.model.config, seed: seed, promptDropout: config.data.promptDropout)
@@ -218,7 +206,7 @@ public final class Trainer {
         guard !config.reward.csdWeights.isEmpty else {
             throw TrainingError("reward.csd_weights is empty: name the csd stage's weights folder (it holds csd.safetensors)")
         }
-        let csd = CSDModel(config: config.run.preset.model.config)
+        let csd = CSDModel(config: config.run.preset.config)
         csd.allocate(seed: 0)
         let path = (config.reward.csdWeights as NSString).appendingPathComponent(ModelWeights.fileName(.csd))
         guard FileManager.default.fileExists(atPath: path) else {
@@ -318,7 +306,7 @@ public final class Trainer {
             }
             step += 1
             injectDivergenceForTests()
-            if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.strategy != .none { try checkReplicas() }
+            if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.exchanges { try checkReplicas() }
             let cursor = plan.advance(batch.cursor)
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
                 if isCoordinator {

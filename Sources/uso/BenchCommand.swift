@@ -5,8 +5,19 @@ import USOModel
 import Config
 import Diagnostics
 
-/// `--preset tiny|small` for the benchmarks that train (parsed and checked by ArgumentParser).
-extension RunSection.Preset: ExpressibleByArgument {}
+/// `--stage base|uso|...` (parsed and checked by ArgumentParser; commands narrow it further).
+extension Stage: ExpressibleByArgument {}
+
+/// The checks of a `--preset` for a benchmark that trains, and of a diffusion `--stage`.
+func requireTrainable(_ preset: ModelPreset) throws {
+    guard ModelPreset.trainable.contains(preset) else {
+        throw ValidationError("--preset \(preset.rawValue) is too large to run here; use \(ModelPreset.trainable.map(\.rawValue).joined(separator: " or "))")
+    }
+}
+
+func requireDiffusion(_ stage: Stage) throws {
+    guard stage.isDiffusion else { throw ValidationError("--stage must be uso or base (got \(stage.rawValue))") }
+}
 
 /// `uso bench`: measurements of this machine and this code, for the README's Performance section.
 struct BenchCommand: ParsableCommand {
@@ -49,7 +60,7 @@ struct BenchStepCommand: ParsableCommand {
     var preset: ModelPreset = .small
 
     @Option(help: "uso (LoRA + projector trained) or base (every DiT weight trained).")
-    var stage: String = "uso"
+    var stage: Stage = .uso
 
     @Option(help: "Timed iterations.")
     var iterations: Int = 20
@@ -75,19 +86,19 @@ struct BenchStepCommand: ParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here; use tiny or small") }
+        try requireTrainable(preset)
         guard [1, 2, 4, 8].contains(lengthScale) else { throw ValidationError("--length-scale must be 1, 2, 4 or 8 (got \(lengthScale))") }
         guard (1...8).contains(widthScale) else { throw ValidationError("--width-scale must be 1 to 8 (got \(widthScale))") }
         if let trainingBatch, trainingBatch < 1 { throw ValidationError("--training-batch must be at least 1 (got \(trainingBatch))") }
         if let pack, pack < 1 { throw ValidationError("--pack must be at least 1 (got \(pack))") }
         if pack != nil && trainingBatch == nil { throw ValidationError("--pack goes with --training-batch") }
-        guard StepBenchmark.Stage(rawValue: stage) != nil else { throw ValidationError("--stage must be uso or base") }
+        try requireDiffusion(stage)
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
 
     func run() throws {
         var options = StepBenchmark.Options(preset: preset)
-        options.stage = StepBenchmark.Stage(rawValue: stage)!
+        options.stage = stage
         options.iterations = iterations
         #if DEBUG
         print("warning: this is a debug build; benchmark with `swift build -c release`")
@@ -198,10 +209,10 @@ struct BenchSyncCommand: ParsableCommand {
     var data: String
 
     @Option(help: "base (every DiT weight: 17 MiB of gradients at small) or uso (LoRA and projector: 1.1 MiB).")
-    var stage: String = "base"
+    var stage: Stage = .base
 
     @Option(help: "tiny or small.")
-    var preset: RunSection.Preset = .small
+    var preset: ModelPreset = .small
 
     @Option(help: "Samples per trainer per step.")
     var batch: Int = 4
@@ -216,17 +227,18 @@ struct BenchSyncCommand: ParsableCommand {
     var bucketMib: Double = 2
 
     func validate() throws {
-        guard stage == "base" || stage == "uso" else { throw ValidationError("--stage must be base or uso") }
+        try requireDiffusion(stage)
+        try requireTrainable(preset)
         guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
     }
 
     func run() throws {
         try MPIJob.run("bench sync") { runtime in
             var c = RunConfig()
-            c.run.stage = stage == "base" ? .base : .uso
+            c.run.stage = stage
             c.run.preset = preset
             c.run.initWeights = "random"   // speed only: what the weights are does not matter
-            c.data.path = (data as NSString).appendingPathComponent(stage == "base" ? "pairs" : "triplets")
+            c.data.path = (data as NSString).appendingPathComponent(stage == .base ? "pairs" : "triplets")
             c.sync.bucketMiB = bucketMib
             let world = runtime.world
             let rows = try SyncBenchmark(world: world, base: c, perTrainerBatch: batch, steps: steps, rounds: rounds).run()
@@ -265,12 +277,13 @@ struct BenchRewardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A triplet set at the preset's size.", valueName: "dir")) var data: String
     @Option(help: ArgumentHelp("Weights to start from (a base run's weights/).", valueName: "dir")) var weights: String
     @Option(help: ArgumentHelp("The CSD model's weights (a csd run's weights/).", valueName: "dir")) var csd: String
-    @Option(help: "tiny or small.") var preset: RunSection.Preset = .small
+    @Option(help: "tiny or small.") var preset: ModelPreset = .small
     @Option(help: "Samples per step.") var batch: Int = 4
     @Option(help: "Steps per measurement (the first is left out).") var steps: Int = 8
     @Option(help: "Rounds over the variants.") var rounds: Int = 3
 
     func validate() throws {
+        try requireTrainable(preset)
         guard batch >= 1, steps >= 2, rounds >= 1 else { throw ValidationError("--batch >= 1, --steps >= 2, --rounds >= 1") }
     }
 

@@ -36,14 +36,14 @@ public final class ParameterStore {
     }
 
     /// Gives the parameters for which `isTrainable` holds a gradient (zeroed), in one flat
-    /// storage in reverse build order, or ordered by `completion` (the backward milestone at
+    /// storage in reverse build order, or ordered by `milestone` (the backward milestone at
     /// which each gradient is final; ties keep reverse build order) so that gradient buckets
     /// complete front to back. All other parameters get none and cost no weight backward.
-    public func allocateGradients(where isTrainable: (Parameter) -> Bool, completion: ((Parameter) -> Int)? = nil) {
+    public func allocateGradients(where isTrainable: (Parameter) -> Bool, milestone: ((Parameter) -> Int)? = nil) {
         for p in registry.parameters { p.grad = nil }
         trainable = registry.parameters.reversed().filter(isTrainable)
-        if let completion {
-            trainable = trainable.enumerated().sorted { (completion($0.element), $0.offset) < (completion($1.element), $1.offset) }
+        if let milestone {
+            trainable = trainable.enumerated().sorted { (milestone($0.element), $0.offset) < (milestone($1.element), $1.offset) }
                 .map(\.element)
         }
         gradients = TensorStorage(count: trainable.reduce(0) { $0 + $1.count })
