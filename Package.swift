@@ -56,15 +56,17 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["CPNG", "CJPEG", "CWebP"]),
         .target(name: "TripletData", dependencies: ["HDF5Kit", "CZlib", "TensorCore", "ImageIO", "USOModel"]),
         .target(name: "Config", dependencies: ["TOMLKit", "USOModel"]),
+        .target(name: "SynthWorld", dependencies: ["TripletData", "TensorCore", "ImageIO", "Comm"]),
         .target(name: "Comm", dependencies: ["CMPI"]),
         .target(name: "Reward", dependencies: ["Comm", "TensorCore", "USOModel"]),
         .target(name: "Training", dependencies: ["Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),
+        .target(name: "Inference", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "ImageIO"]),
         .target(name: "Diagnostics", dependencies: ["Comm", "TensorCore", "HDF5Kit"]),
         .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config", "Reward"]),
         .executableTarget(
             name: "uso",
             dependencies: [
-                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "ImageIO", "Training", "Reward",
+                "Comm", "Config", "Diagnostics", "Bench", "USOModel", "TripletData", "SynthWorld", "ImageIO", "Training", "Inference", "Reward",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -80,7 +82,7 @@ let package = Package(
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "USOTestSupport"]),
         .testTarget(name: "USOModelTests", dependencies: ["USOModel", "TensorCore", "SafeTensors", "USOTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
+        .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "SynthWorld", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "Config", "USOTestSupport"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward", "USOModel", "TensorCore", "Training", "USOTestSupport", "uso-reward-check"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),

@@ -68,7 +68,7 @@ public final class MetricsWriter {
 
     public init(path: String, totalSteps: Int, label: String, append: Bool, style: ProgressStyle = .auto) throws {
         if !append || !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)   // failure surfaces as the open below
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw TrainingError("\(path): cannot open for writing (\(String(cString: strerror(errno))))")

@@ -30,6 +30,8 @@ public final class Trainer {
     let loader: DataLoader
     let metrics: MetricsWriter?
     let tasks: [String]
+    /// What the stage is (data kind, tasks, ...).
+    public let descriptor: StageDescriptor
     public private(set) var step = 0
     var isCoordinator: Bool { communicator.rank == 0 }
 
@@ -50,6 +52,8 @@ public final class Trainer {
         self.config = config
         communicator = trainers
         let stage = config.run.stage
+        let descriptor = StageDescriptor.of(stage)
+        self.descriptor = descriptor
         runFolder = config.run.out.isEmpty ? "runs/\(stage.rawValue)" : config.run.out
         let preset = config.run.preset
         let modelConfig = preset.config
@@ -74,19 +78,18 @@ public final class Trainer {
         faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
 
         // Data.
-        let defaultSet = stage == .base ? "pairs" : stage == .csd ? "styles" : "triplets"
-        let dataPath = config.data.path.isEmpty ? "data/\(defaultSet)" : config.data.path
+        let dataPath = config.data.path.isEmpty ? "data/\(descriptor.defaultSet)" : config.data.path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDir) else {
             throw TrainingError("data.path \(dataPath): no such set (make one with uso data synth or uso data import)")
         }
         let manifestPath = isDir.boolValue ? Manifest.path(in: dataPath) : dataPath
         let index = try SampleIndex(manifestPath: manifestPath, split: .train, verifyData: config.data.verifyCRC)   // held-out rows never train
-        let wantKind: ShardKind = stage == .base ? .pairs : stage == .csd ? .styles : .triplets
+        let wantKind = descriptor.dataKind
         guard index.manifest.kind == wantKind else {
             throw TrainingError("data.path \(manifestPath) holds \(index.manifest.kind.rawValue); stage \(stage.rawValue) trains on \(wantKind.rawValue)")
         }
-        let imageSize = stage == .csd ? modelConfig.csd.imageSize : modelConfig.autoencoder.imageSize
+        let imageSize = descriptor.imageSize(modelConfig)
         guard index.manifest.resolution == imageSize else {
             throw TrainingError("data.path \(manifestPath) holds \(index.manifest.resolution) px images; preset \(preset.rawValue) takes \(imageSize) px (synthesise with --resolution \(imageSize))")
         }
@@ -95,52 +98,11 @@ public final class Trainer {
         }
         plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
 
-        // Model and trainable set.
-        let program: StageProgram
-        switch stage {
-        case .csd:
-            let csd = CSDModel(config: modelConfig)
-            let store = csd.allocate(seed: seed)
-            try InitialWeights.load(config.run.initWeights, stage: stage, into: [csd.registry])
-            store.allocateGradients(where: CSDProgram.trainable)
-            let perStep = (config.data.globalBatch + trainers.size - 1) / trainers.size
-            program = CSDProgram(model: csd, store: store, temperature: config.csd.temperature,
-                                 maxMicroBatch: config.data.microBatch > 0 ? config.data.microBatch : perStep,
-                                 dataResolution: index.manifest.resolution)
-        default:
-            let model = try USOModel(config: modelConfig, zeroInitOutput: true)
-            let store = model.allocate(seed: seed)
-            try InitialWeights.load(config.run.initWeights, stage: stage, into: [model.registry])
-            if stage == .autoencoder {
-                store.allocateGradients(where: AutoencoderProgram.trainable)
-                program = AutoencoderProgram(model: model, store: store)
-            } else {
-                let kind = stage
-                store.allocateGradients(where: DiffusionProgram.trainable(kind), milestone: { model.milestone(of: $0.name) })
-                let timesteps: FlowMatching.Timesteps = config.flow.timesteps == .shifted
-                    ? .shifted : .logitNormal(mean: config.flow.logitMean, std: config.flow.logitStd)
-                var rewardStep: StyleRewardStep? = nil
-                if config.reward.mode != .off {
-                    let service: StyleRewardStep.Service
-                    if let rewardClient {
-                        service = .dedicated(rewardClient)
-                    } else {
-                        service = .colocated(StyleReward(csd: try Self.loadCSD(config)))
-                    }
-                    rewardStep = StyleRewardStep(model: model, service: service,
-                                                 loss: config.reward.omega == .hinge ? .hinge(tau: Float(config.reward.tau)) : .oneMinus,
-                                                 weight: Float(config.reward.weight), startStep: config.reward.startStep)
-                }
-                program = DiffusionProgram(kind: kind, model: model, store: store, flow: FlowMatching(seed: seed, timesteps: timesteps),
-                                           seed: seed, promptDropout: config.data.promptDropout, guidance: Float(config.flow.guidance),
-                                           pack: min(config.data.pack, config.data.microBatch > 0 ? config.data.microBatch
-                                                     : (config.data.globalBatch + trainers.size - 1) / trainers.size),
-                                           reward: rewardStep)
-            }
-        }
+        // Model, trainable set and the stage's program.
+        let program = try descriptor.makeProgram(config: config, trainers: trainers.size, dataResolution: index.manifest.resolution,
+                                                 rewardClient: rewardClient)
         self.program = program
-        tasks = stage == .uso ? ["subject+style", "style", "subject", "text"] : stage == .base ? ["t2i"]
-            : stage == .csd ? ["supcon"] : ["reconstruction"]
+        tasks = descriptor.tasks
         let o = config.optim
         optimizer = AdamW(store: program.store, hyper: .init(beta1: Float(o.beta1), beta2: Float(o.beta2), eps: Float(o.eps),
                                                             weightDecay: Float(o.weightDecay)))
@@ -175,7 +137,7 @@ public final class Trainer {
             DiffusionProgram.costModel(kind: $0.kind, config: $0.model.config, seed: seed, promptDropout: config.data.promptDropout)
         }
         loader = DataLoader(index: index, plan: plan, trainer: trainers.rank, trainers: trainers.size, seed: seed,
-                            dropoutProbability: stage == .uso ? config.data.conditionDropout : 0, depth: config.data.prefetch,
+                            dropoutProbability: descriptor.dropsConditions ? config.data.conditionDropout : 0, depth: config.data.prefetch,
                             cost: config.data.balance ? cost : nil)
         loader.start(at: cursor)
         if trainers.rank == 0 {
@@ -248,19 +210,15 @@ public final class Trainer {
             times.syncWait = sync.lastExposedSeconds
             injectNonFiniteGradientForTests()
 
-            // Loss sums per task, over all trainers.
-            // Per task: loss sum and count; then reward sum, reward count and deadline misses.
-            var sums = [Double](repeating: 0, count: 2 * tasks.count + 3)
-            for l in losses {
-                if let k = tasks.firstIndex(of: l.task) { sums[2 * k] += l.loss; sums[2 * k + 1] += 1 }
-                if let r = l.reward { sums[2 * tasks.count] += r; sums[2 * tasks.count + 1] += 1 }
-            }
-            sums[2 * tasks.count + 2] = Double((rewardClient?.stats.missed ?? 0) - missesBefore)
-            try communicator.allreduce(inPlace: &sums, op: .sum)
-            let rewardSum = sums[2 * tasks.count], rewardCount = Int(sums[2 * tasks.count + 1]), misses = Int(sums[2 * tasks.count + 2])
-            sums.removeLast(3)
-            let totalLoss = stride(from: 0, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] }
-            let count = Int(stride(from: 1, to: sums.count, by: 2).reduce(0.0) { $0 + sums[$1] })
+            // Loss sums per task, rewards and deadline misses, over all trainers.
+            var mine = StepTotals(tasks: tasks.count)
+            for l in losses { mine.add(l, tasks: tasks) }
+            mine.misses = Double((rewardClient?.stats.missed ?? 0) - missesBefore)
+            var wire = mine.flattened
+            try communicator.allreduce(inPlace: &wire, op: .sum)
+            let totals = StepTotals(flattened: wire, tasks: tasks.count)
+            let rewardCount = Int(totals.rewardCount), misses = Int(totals.misses)
+            let totalLoss = totals.totalLoss, count = totals.samples
 
             // The same gradients on every trainer now: the same checks and the same update.
             let t0 = now()
@@ -276,19 +234,20 @@ public final class Trainer {
             let nonFinite = finite ? nil : optimizer.store.trainable.first { p in
                 p.grad.map { g in withExtendedLifetime(g) { !ElementwiseKernels.allFinite(g.count, g.data) } } ?? false
             }?.name
-            var worst = [times.dataWait, times.forward, times.backward, times.syncWait, times.optimizer, seconds(since: stepStart), times.rewardWait]
+            // The slowest trainer's time in each part of the step, and its whole step last.
+            var worst = times.flattened + [seconds(since: stepStart)]
             try communicator.allreduce(inPlace: &worst, op: .max)
+            let stepSeconds = worst.removeLast()
             var byTask: [String: Double] = [:], samplesByTask: [String: Int] = [:]
-            for (k, t) in tasks.enumerated() where sums[2 * k + 1] > 0 {
-                byTask[t] = sums[2 * k] / sums[2 * k + 1]
-                samplesByTask[t] = Int(sums[2 * k + 1])
+            for (k, t) in tasks.enumerated() where totals.lossCount[k] > 0 {
+                byTask[t] = totals.lossSum[k] / totals.lossCount[k]
+                samplesByTask[t] = Int(totals.lossCount[k])
             }
             let m0 = StepMetrics(step: step, epoch: batch.cursor.epoch, loss: totalLoss / Double(max(count, 1)), lossByTask: byTask,
                                 samplesByTask: samplesByTask, lr: lr, gradNorm: norm, samples: count,
-                                samplesPerSecond: Double(count) / max(worst[5], 1e-9),
-                                time: StepTimes(dataWait: worst[0], forward: worst[1], backward: worst[2], syncWait: worst[3], optimizer: worst[4],
-                                                rewardWait: worst[6]),
-                                stepSeconds: worst[5], skipped: !finite, reward: rewardCount > 0 ? rewardSum / Double(rewardCount) : nil,
+                                samplesPerSecond: Double(count) / max(stepSeconds, 1e-9),
+                                time: StepTimes(flattened: worst),
+                                stepSeconds: stepSeconds, skipped: !finite, reward: rewardCount > 0 ? totals.rewardSum / Double(rewardCount) : nil,
                                 rewardSamples: rewardCount, rewardMisses: misses, nonFiniteGradient: nonFinite)
             var m = m0
             if step + 1 == config.run.steps {

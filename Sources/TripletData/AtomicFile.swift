@@ -2,15 +2,15 @@ import Foundation
 
 /// Writing a file so that a crash never leaves a partial one under the real name: write to
 /// a temporary name in the same folder, sync it, rename it over the target, sync the folder.
-enum AtomicFile {
+public enum AtomicFile {
     /// The temporary name `write` uses for `path`.
-    static func temporaryPath(for path: String) -> String {
+    public static func temporaryPath(for path: String) -> String {
         let dir = (path as NSString).deletingLastPathComponent
         return (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
     }
 
     /// Moves a fully written temporary file into place durably.
-    static func commit(_ temporary: String, to path: String) throws(TripletDataError) {
+    public static func commit(_ temporary: String, to path: String) throws(TripletDataError) {
         try sync(temporary, path)
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -22,7 +22,7 @@ enum AtomicFile {
     }
 
     /// Writes `data` to `path` atomically.
-    static func write(_ data: Data, to path: String) throws(TripletDataError) {
+    public static func write(_ data: Data, to path: String) throws(TripletDataError) {
         let temporary = temporaryPath(for: path)
         do { try data.write(to: URL(fileURLWithPath: temporary)) } catch {
             throw TripletDataError(file: path, "cannot write \(temporary): \(error.localizedDescription)")

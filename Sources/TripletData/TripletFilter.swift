@@ -20,6 +20,18 @@ public final class EncoderScorer: TripletScorer {
     let image: Tensor
     let early: Int, deep: Int
 
+    /// The preset's style encoder, its weights from `weights`/style_encoder.safetensors, or
+    /// drawn from `seed` when no folder is given.
+    public convenience init(preset: ModelPreset, weights: String?, seed: UInt64) throws {
+        let model = try USOModel(config: preset.config)
+        model.allocate(seed: seed)
+        if let weights {
+            try ModelWeights.load(model.registry.parameters(in: .styleEncoder),
+                                  from: (weights as NSString).appendingPathComponent(ModelWeights.fileName(.styleEncoder)))
+        }
+        self.init(model: model)
+    }
+
     /// Uses `model`'s style encoder (allocated, weights loaded or drawn from its seed).
     public init(model: USOModel) {
         encoder = model.styleEncoder

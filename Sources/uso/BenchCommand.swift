@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
 import Foundation
+import TripletData
 import USOModel
 import Config
 import Diagnostics
@@ -177,7 +178,7 @@ struct BenchLoaderCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let manifest = try manifests(under: path).first else { return }
+        let manifest = try SetLocation.set(under: path)
         let r = try LoaderBenchmark(manifestPath: manifest, preset: preset, globalBatch: batch, steps: steps).run()
         print("uso bench loader: preset \(preset.rawValue), \(r.samplesPerStep) samples per step, \(r.steps) steps")
         print(String(format: "step %.2f ms; waiting for data %.3f ms per step = %.2f%% of the step", r.stepSeconds * 1e3,

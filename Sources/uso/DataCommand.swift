@@ -20,29 +20,14 @@ struct DataCommand: ParsableCommand {
     )
 }
 
-/// Finds the manifests under a path: the path itself if it is a manifest or a set folder,
-/// else the sets one level down.
-func manifests(under path: String) throws -> [String] {
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-        throw TripletDataError(file: path, "no such file or folder")
+/// `--split train|eval`.
+extension Split: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let s = Split.allCases.first(where: { $0.name == argument }) else { return nil }
+        self = s
     }
-    if !isDir.boolValue { return [path] }
-    let direct = Manifest.path(in: path)
-    if FileManager.default.fileExists(atPath: direct) { return [direct] }
-    let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
-        .map { Manifest.path(in: (path as NSString).appendingPathComponent($0)) }
-        .filter { FileManager.default.fileExists(atPath: $0) }
-    guard !found.isEmpty else { throw TripletDataError(file: path, "holds no manifest.json, nor sets with one") }
-    return found
-}
-
-/// The triplet set at `path` (a set folder, its manifest, or a folder of sets such as
-/// `uso data synth --out`'s, where the one of kind triplets is taken).
-func tripletSet(under path: String) throws -> String {
-    let found = try manifests(under: path)
-    for m in found where try Manifest.read(m).kind == .triplets { return m }
-    throw TripletDataError(file: path, "holds no triplet set (generation and evaluation read a set's held-out triplets)")
+    public static var allValueStrings: [String] { allCases.map(\.name) }
+    public var defaultValueDescription: String { name }
 }
 
 /// `uso data inspect`.
@@ -64,7 +49,7 @@ struct DataInspectCommand: ParsableCommand {
     var path: String
 
     func run() throws {
-        for (k, m) in try manifests(under: path).enumerated() {
+        for (k, m) in try SetLocation.manifests(under: path).enumerated() {
             if k > 0 { print("") }
             print(try SetInspection(manifestPath: m).rendered())
         }
@@ -93,7 +78,7 @@ struct DataSheetCommand: ParsableCommand {
     var count: Int = 12
 
     @Option(help: "Only samples of this split: train or eval.")
-    var split: String?
+    var split: Split?
 
     @Option(help: "Pixel scale of the images.")
     var scale: Int = 2
@@ -101,34 +86,12 @@ struct DataSheetCommand: ParsableCommand {
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard (1...8).contains(scale) else { throw ValidationError("--scale must be in 1...8") }
-        if let split, split != "train" && split != "eval" { throw ValidationError("--split must be train or eval") }
     }
 
     func run() throws {
-        guard let manifestPath = try manifests(under: path).first else { return }
-        let manifest = try Manifest.read(manifestPath)
-        let headers = manifest.kind == .triplets ? ["style ref", "content ref", "target"] : ["image"]
-        var sheet = ContactSheet(headers: headers, scale: scale)
-        var candidates: [(Int, Int)] = []   // (shard, index)
-        var readers: [ShardReader] = []
-        for i in manifest.shards.indices {
-            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
-            readers.append(r)
-            for j in 0..<r.count where split == nil || r.splits[j].name == split { candidates.append((i, j)) }
-        }
-        guard !candidates.isEmpty else { throw ValidationError("no samples\(split.map { " in split \($0)" } ?? "") in \(manifestPath)") }
-        let n = min(count, candidates.count)
-        let s = manifest.resolution
-        for k in 0..<n {
-            let (i, j) = candidates[k * candidates.count / n]
-            let rec = try readers[i].record(j)
-            let images = [rec.styleReference, rec.contentReference, rec.target].compactMap { $0 }
-                .map { RGBImage(width: s, height: s, pixels: $0) }
-            var caption = rec.prompt.isEmpty ? "(empty prompt)" : rec.prompt
-            if manifest.kind == .triplets { caption += " [\(rec.layout == .shifted ? "shifted" : "preserved"), \(rec.split.name)]" }
-            sheet.add(images, caption: caption)
-        }
-        try ImageFiles.writePNG(sheet.render(), to: out)
+        let manifestPath = try SetLocation.set(under: path)
+        let (image, n) = try SetSheet.render(manifestPath: manifestPath, count: count, split: split, scale: scale)
+        try ImageFiles.writePNG(image, to: out)
         print("wrote \(out): \(n) sample(s) of \(manifestPath)")
     }
 }
@@ -222,20 +185,15 @@ struct DataFilterCommand: ParsableCommand {
     var seed: UInt64 = 7
 
     func validate() throws {
-        guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here") }
+        try requireTrainable(preset)
     }
 
     func run() throws {
-        guard let manifestPath = try manifests(under: path).first else { return }
-        let model = try USOModel(config: preset.config)
-        model.allocate(seed: seed)
-        if let weights {
-            try ModelWeights.load(model.registry.parameters(in: .styleEncoder),
-                                  from: (weights as NSString).appendingPathComponent(ModelWeights.fileName(.styleEncoder)))
-        }
+        let manifestPath = try SetLocation.set(under: path)
+        let scorer = try EncoderScorer(preset: preset, weights: weights, seed: seed)
         let output = out ?? ((manifestPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("manifest.filtered.json")
         let r = try TripletFilter(tauStyle: tauStyle, tauSubject: tauSubject)
-            .run(manifestPath: manifestPath, scorer: EncoderScorer(model: model), output: output)
+            .run(manifestPath: manifestPath, scorer: scorer, output: output)
         func spread(_ v: [Double]) -> String {
             guard !v.isEmpty else { return "none" }
             let s = v.sorted()

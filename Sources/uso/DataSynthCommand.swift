@@ -1,7 +1,7 @@
 import ArgumentParser
-import Comm
 import Foundation
 import TripletData
+import SynthWorld
 
 /// `uso data synth`: the built-in world, made in parallel by all ranks.
 struct DataSynthCommand: ParsableCommand {
@@ -55,51 +55,10 @@ struct DataSynthCommand: ParsableCommand {
 
     func run() throws {
         let commandLine = "uso " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        let config = worldConfig, out = out
         try MPIJob.run("data synth") { runtime in
             let roles = try cluster.roles(world: runtime.world)
-            let world = runtime.world
-            let isCoordinator = roles.role == .coordinator
-            let w = try World(worldConfig)
-            let start = Date()
-            if isCoordinator {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                print("uso data synth: \(w.subjects.count) subjects, \(w.styles.count) styles, \(resolution) px, seed \(seed), "
-                      + "\(world.size) rank(s)")
-                fflush(nil)
-            }
-            for kind in ShardKind.allCases {
-                let plan = SynthesisPlan(kind: kind, count: w.count(kind), shardSize: shardSize)
-                guard plan.count > 0 else { continue }
-                let folder = (out as NSString).appendingPathComponent(kind.rawValue)
-                if isCoordinator { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-                try world.barrier()
-                let setStart = Date()
-                var mine: [Int: ShardInfo] = [:]
-                for k in plan.shards(forRank: world.rank, of: world.size) {
-                    mine[k] = try WorldSynthesis.writeShard(w, plan, shard: k, folder: folder)
-                }
-                // Every rank's shard infos to the coordinator, which writes the manifest last.
-                let encoded = Array(try JSONEncoder().encode(mine))
-                let all = try world.gather(encoded, root: roles.layout.coordinator)
-                if let all {
-                    var infos: [Int: ShardInfo] = [:]
-                    for bytes in all { infos.merge(try JSONDecoder().decode([Int: ShardInfo].self, from: Data(bytes))) { a, _ in a } }
-                    guard infos.count == plan.shardCount else {
-                        throw TripletDataError(file: folder, "received \(infos.count) of \(plan.shardCount) shards from the ranks")
-                    }
-                    let manifest = WorldSynthesis.manifest(w, plan, shards: (0..<plan.shardCount).map { infos[$0]! }, createdBy: commandLine)
-                    try manifest.write(to: Manifest.path(in: folder))
-                    let seconds = Date().timeIntervalSince(setStart)
-                    print(String(format: "  %@: %d samples in %d shards, %.1f s (%.0f samples/s)", kind.rawValue, plan.count,
-                                 plan.shardCount, seconds, Double(plan.count) / max(seconds, 1e-9)))
-                    fflush(nil)
-                }
-            }
-            if isCoordinator {
-                try WorldSynthesis.writeDescription(w, to: (out as NSString).appendingPathComponent("world.json"))
-                print(String(format: "wrote %@ (world.json, triplets/, pairs/, styles/) in %.1f s", out, Date().timeIntervalSince(start)))
-            }
-            try world.barrier()
+            try WorldSynthesis.synthesize(config, into: out, world: runtime.world, coordinator: roles.layout.coordinator, createdBy: commandLine)
         }
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Inference
+import TripletData
 import Training
 import USOModel
 
@@ -43,7 +45,7 @@ struct EvalStyleCommand: ParsableCommand {
         let model = CSDModel(config: preset.config)
         model.allocate(seed: 0)
         try ModelWeights.load(model.registry.parameters(in: .csd), from: (csd as NSString).appendingPathComponent(ModelWeights.fileName(.csd)))
-        let manifest = try tripletSet(under: data)
+        let manifest = try SetLocation.tripletSet(under: data)
         let r = try StyleEvaluation(generation: generation, csd: model).run(manifestPath: manifest, count: count, seed: seed, guidance: 1,
                                                                          folder: out)
         print(String(format: "uso eval style: %@ on %d held-out triplets: CSD style similarity %.4f +- %.4f (std)", weights, r.count, r.mean, r.std))

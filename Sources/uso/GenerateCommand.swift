@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
+import Inference
 import ImageIO
 import Training
 import TripletData
 import USOModel
+
+extension Generation.Mode: ExpressibleByArgument {}
 
 /// `uso generate`: samples from a trained model.
 struct GenerateCommand: ParsableCommand {
@@ -29,7 +32,7 @@ struct GenerateCommand: ParsableCommand {
     var preset: ModelPreset = .small
 
     @Option(help: "subject, style, subject+style, multi-style or text.")
-    var mode: String = "subject+style"
+    var mode: Generation.Mode = .subjectStyle
 
     @Option(help: ArgumentHelp("A triplet set whose triplets give prompts and condition images.", valueName: "dir"))
     var data: String?
@@ -59,20 +62,19 @@ struct GenerateCommand: ParsableCommand {
     var out: String
 
     func validate() throws {
-        guard Generation.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be subject, style, subject+style, multi-style or text") }
         guard (data == nil) != (content == nil && style.isEmpty && prompt.isEmpty) || data == nil else {
             throw ValidationError("give either --data or image files and a prompt, not both")
         }
         guard count >= 1 && steps >= 1 else { throw ValidationError("--count and --steps must be positive") }
-        guard preset != .fluxDev else { throw ValidationError("--preset flux-dev is too large to run here") }
+        try requireTrainable(preset)
     }
 
     func run() throws {
-        let m = Generation.Mode(rawValue: mode)!
+        let m = mode
         let g = try Generation(preset: preset, weights: weights, steps: steps)
         var requests: [Generation.Request]
         if let data {
-            let manifest = try tripletSet(under: data)
+            let manifest = try SetLocation.tripletSet(under: data)
             requests = try Generation.requests(fromSet: manifest, mode: m, count: count, seed: seed)
         } else {
             let styles = try style.map { try ImageFiles.read($0) }

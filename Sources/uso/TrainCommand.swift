@@ -2,10 +2,11 @@ import ArgumentParser
 import Comm
 import Config
 import Foundation
-import Reward
 import Training
 
-/// `uso train`: the main job, started on every rank by mpirun.
+/// `uso train`: the main job, started on every rank by mpirun (the work is `TrainJob`).
+extension MetricsWriter.ProgressStyle: ExpressibleByArgument {}
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -38,7 +39,7 @@ struct TrainCommand: ParsableCommand {
     var overrides: [String] = []
 
     @Option(help: "Progress display: auto (a redrawn line on a terminal, else a line every 5%), bar, lines or none.")
-    var progress: String = "auto"
+    var progress: MetricsWriter.ProgressStyle = .auto
 
     @Flag(help: "Print every config key with its type, default, allowed values and meaning, and exit.")
     var helpConfig = false
@@ -51,7 +52,6 @@ struct TrainCommand: ParsableCommand {
         guard (config == nil) != (resume == nil) else { throw ValidationError("give exactly one of --config FILE or --resume RUN") }
         if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
         for o in overrides where !o.contains("=") { throw ValidationError("--set \(o): write key=value, for example --set run.steps=100") }
-        guard MetricsWriter.ProgressStyle(rawValue: progress) != nil else { throw ValidationError("--progress must be auto, bar, lines or none") }
     }
 
     func run() throws {
@@ -64,55 +64,7 @@ struct TrainCommand: ParsableCommand {
             }
             return
         }
-        let configPath = config ?? ((resume! as NSString).appendingPathComponent("config.toml"))
-        try MPIJob.run("train") { runtime in
-            // A resumed run re-applies the overrides it was started with, then the new ones.
-            var all = overrides
-            if let resume {
-                let saved = (resume as NSString).appendingPathComponent("overrides.txt")
-                if let text = try? String(contentsOfFile: saved, encoding: .utf8) {
-                    all = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty } + overrides
-                }
-            }
-            let pairs = all.map { o -> (String, String) in
-                let i = o.firstIndex(of: "=")!
-                return (String(o[..<i]).trimmingCharacters(in: .whitespaces), String(o[o.index(after: i)...]).trimmingCharacters(in: .whitespaces))
-            }
-            var runConfig = try RunConfig.load(path: configPath, overrides: pairs)
-            if let resume { runConfig.run.out = resume }
-            if let steps { runConfig.run.steps = steps }
-            let roles = try RoleCommunicators(world: runtime.world, rewardRanks: runConfig.cluster.rewardRanks,
-                                              placement: runConfig.cluster.placement == .tail ? .tail : .spread)
-            if let trainers = roles.trainers {
-                let trainer = try Trainer(config: runConfig, trainers: trainers, world: runtime.world, layout: roles.layout,
-                                          resume: resume != nil, progress: MetricsWriter.ProgressStyle(rawValue: progress)!)
-                if trainers.rank == 0 && resume == nil {
-                    let text = try String(contentsOfFile: configPath, encoding: .utf8)
-                    try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
-                    try (overrides.joined(separator: "\n") + "\n").write(toFile: (trainer.runFolder as NSString).appendingPathComponent("overrides.txt"),
-                                                                        atomically: true, encoding: .utf8)
-                }
-                try trainer.run()
-                if trainers.rank == 0 {
-                    print("uso train: wrote \(trainer.runFolder)/weights, \(trainer.runFolder)/metrics.jsonl, \(trainer.runFolder)/state")
-                }
-            } else if let rewards = roles.rewards {
-                if runConfig.reward.mode == .dedicated {
-                    let server = RewardServer(world: runtime.world, trainers: roles.layout.trainerRanks.count,
-                                              reward: StyleReward(csd: try Trainer.loadCSD(runConfig)))
-                    let stats = try server.serve()
-                    let all = try rewards.gather([Double(stats.requests), stats.busySeconds, stats.wallSeconds], root: 0)
-                    if let all {
-                        let line = all.enumerated().map { k, v in
-                            String(format: "reward rank %d: %d requests, busy %.1f%% of %.1f s", k, Int(v[0]), 100 * v[1] / max(v[2], 1e-9), v[2])
-                        }.joined(separator: "; ")
-                        print("uso train: \(line)")
-                    }
-                } else if rewards.rank == 0 {
-                    print("uso train: \(roles.layout.rewardRanks.count) reward rank(s) idle: reward.mode is \(runConfig.reward.mode.rawValue)")
-                }
-            }
-            try runtime.world.barrier()
-        }
+        let job = TrainJob(configPath: config, resume: resume, steps: steps, overrides: overrides, progress: progress)
+        try MPIJob.run("train") { runtime in try job.run(world: runtime.world) }
     }
 }

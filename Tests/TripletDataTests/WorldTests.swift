@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SynthWorld
 import TripletData
 import USOModel
 import USOTestSupport

@@ -1,3 +1,4 @@
+import TripletData
 import Foundation
 
 /// A render of content before any style: the image and the subject's coverage mask.

@@ -1,3 +1,4 @@
+import TripletData
 import TensorCore
 
 /// The built-in world: its subjects and styles, and the records of every set, each a pure

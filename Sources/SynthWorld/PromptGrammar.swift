@@ -1,3 +1,4 @@
+import TripletData
 /// The built-in world's prompts: a small grammar over the subject's phrase, its layout and
 /// the style's name. Every word is in the text encoder's vocabulary.
 public enum PromptGrammar {

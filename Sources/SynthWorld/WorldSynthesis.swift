@@ -1,3 +1,5 @@
+import TripletData
+import Comm
 import Foundation
 
 /// How a set of the world is cut into shards and shared among ranks: shard k holds sample
@@ -62,5 +64,56 @@ public enum WorldSynthesis {
         do { try AtomicFile.write(try encoder.encode(d), to: path) } catch let e as TripletDataError { throw e } catch {
             throw TripletDataError(file: path, "cannot encode: \(error)")
         }
+    }
+}
+
+extension WorldSynthesis {
+    /// Makes every set of the world into `out` (OUT/triplets, OUT/pairs, OUT/styles and
+    /// world.json) on every rank of `world`: each rank writes its share of the shards
+    /// (`SynthesisPlan.shards(forRank:of:)`), the coordinator gathers their infos and writes
+    /// each manifest last, and prints a line per set. The files are the same at any world size.
+    public static func synthesize(_ config: WorldConfig, into out: String, world: Communicator, coordinator: Int,
+                                  createdBy commandLine: String) throws {
+        let isCoordinator = world.rank == coordinator
+        let w = try World(config)
+        let start = Date()
+        if isCoordinator {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            print("uso data synth: \(w.subjects.count) subjects, \(w.styles.count) styles, \(config.resolution) px, seed \(config.seed), "
+                  + "\(world.size) rank(s)")
+            fflush(nil)
+        }
+        for kind in ShardKind.allCases {
+            let plan = SynthesisPlan(kind: kind, count: w.count(kind), shardSize: config.shardSize)
+            guard plan.count > 0 else { continue }
+            let folder = (out as NSString).appendingPathComponent(kind.rawValue)
+            if isCoordinator { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            try world.barrier()
+            let setStart = Date()
+            var mine: [Int: ShardInfo] = [:]
+            for k in plan.shards(forRank: world.rank, of: world.size) {
+                mine[k] = try writeShard(w, plan, shard: k, folder: folder)
+            }
+            // Every rank's shard infos to the coordinator, which writes the manifest last.
+            let encoded = Array(try JSONEncoder().encode(mine))
+            if let all = try world.gather(encoded, root: coordinator) {
+                var infos: [Int: ShardInfo] = [:]
+                for bytes in all { infos.merge(try JSONDecoder().decode([Int: ShardInfo].self, from: Data(bytes))) { a, _ in a } }
+                let ordered = (0..<plan.shardCount).compactMap { infos[$0] }
+                guard ordered.count == plan.shardCount else {
+                    throw TripletDataError(file: folder, "received \(ordered.count) of \(plan.shardCount) shards from the ranks")
+                }
+                try manifest(w, plan, shards: ordered, createdBy: commandLine).write(to: Manifest.path(in: folder))
+                let seconds = Date().timeIntervalSince(setStart)
+                print(String(format: "  %@: %d samples in %d shards, %.1f s (%.0f samples/s)", kind.rawValue, plan.count,
+                             plan.shardCount, seconds, Double(plan.count) / max(seconds, 1e-9)))
+                fflush(nil)
+            }
+        }
+        if isCoordinator {
+            try writeDescription(w, to: (out as NSString).appendingPathComponent("world.json"))
+            print(String(format: "wrote %@ (world.json, triplets/, pairs/, styles/) in %.1f s", out, Date().timeIntervalSince(start)))
+        }
+        try world.barrier()
     }
 }

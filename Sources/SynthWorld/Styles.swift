@@ -1,3 +1,4 @@
+import TripletData
 import TensorCore
 
 /// How a style draws: the treatment of fills, textures and edges.
@@ -76,7 +77,9 @@ public struct Style: Sendable, Codable, Equatable {
             }
             let background: SIMD3<Float>
             switch medium {
-            case .neon, .charcoal where scheme == .dark: background = SIMD3(0.04, 0.04, 0.07)
+            // Neon is always on a dark ground; charcoal only in a dark scheme.
+            case .neon: background = SIMD3(0.04, 0.04, 0.07)
+            case .charcoal where scheme == .dark: background = SIMD3(0.04, 0.04, 0.07)
             case .pencil, .ink, .woodcut: background = SIMD3(0.96, 0.95, 0.90)
             default: background = Colour.hsv(hue + 0.5, s * 0.3, min(1, vHigh * 0.95))
             }

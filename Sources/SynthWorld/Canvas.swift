@@ -1,3 +1,4 @@
+import TripletData
 import Foundation
 
 /// A float RGB image in [0, 1], (size, size, 3) row-major, for the procedural renderers.

@@ -1,3 +1,4 @@
+import TripletData
 import Foundation
 
 /// The stylization expert: renders neutral content in a style. The style owns the colours

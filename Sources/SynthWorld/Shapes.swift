@@ -1,3 +1,4 @@
+import TripletData
 import Foundation
 
 /// Signed distance functions of the world's shapes in a unit local frame (negative inside).

@@ -1,3 +1,4 @@
+import TripletData
 /// The size and make-up of a synthesised world, as `uso data synth` takes it.
 public struct WorldConfig: Sendable, Codable, Equatable {
     public var seed: UInt64 = 7

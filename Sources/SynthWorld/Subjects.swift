@@ -1,3 +1,4 @@
+import TripletData
 import TensorCore
 
 /// Surface patterns of a subject, in its second colour.
