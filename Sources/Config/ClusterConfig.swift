@@ -15,25 +15,20 @@ public struct ClusterConfig: Sendable, Equatable {
         self.placement = placement
     }
 
+    /// The upper bound depends on the world size, checked when the rank layout is computed.
+    public static let rewardRanksKey = ConfigKey<Int>.integer("cluster.reward_ranks", default: 0, in: 0...Int(Int32.max),
+        note: "at most world size - 1",
+        "Ranks that host the CSD style model and answer reward requests. 0 means the style reward runs on the trainers themselves (colocated) or is off. At least one trainer must remain.")
+    public static let placementKey = ConfigKey<Placement>.choice("cluster.placement", default: .tail,
+        "Which world ranks serve rewards: \"tail\" takes the last reward_ranks ranks; \"spread\" takes them round-robin over the hosts (each host's highest ranks first), so no host holds them all.")
+
     /// The keys of `[cluster]`, documented.
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(
-            key: "cluster.reward_ranks", type: "integer", defaultValue: "0",
-            allowed: "0 ... world size - 1",
-            summary: "Ranks that host the CSD style model and answer reward requests. 0 means the style "
-                + "reward runs on the trainers themselves (colocated) or is off. At least one trainer must remain."),
-        ConfigKeySpec(
-            key: "cluster.placement", type: "string", defaultValue: "\"tail\"",
-            allowed: "\"tail\" | \"spread\"",
-            summary: "Which world ranks serve rewards: \"tail\" takes the last reward_ranks ranks; \"spread\" "
-                + "takes them round-robin over the hosts (each host's highest ranks first), so no host holds them all."),
-    ]
+    public static let keys: [ConfigKeySpec] = [rewardRanksKey.spec, placementKey.spec]
 
     /// Reads `[cluster]`; the world size is checked later, when the layout is computed.
     init(_ reader: ConfigTableReader) throws(ConfigError) {
-        // The upper bound depends on the world size, checked by the rank layout.
-        rewardRanks = try reader.int("reward_ranks", default: 0, in: 0...Int(Int32.max))
-        placement = try reader.choice("placement", default: .tail)
+        rewardRanks = try reader.read(Self.rewardRanksKey)
+        placement = try reader.read(Self.placementKey)
         try reader.finish(allowed: Self.keys.map(\.name))
     }
 }

@@ -13,13 +13,19 @@ public struct ConfigKeySpec: Sendable, Equatable {
     public let allowed: String
     /// One or two sentences on what the key does.
     public let summary: String
+    /// The checked range of a numeric key (nil: unbounded on that side, or not numeric).
+    public let lowerBound: Double?
+    public let upperBound: Double?
 
-    public init(key: String, type: String, defaultValue: String, allowed: String, summary: String) {
+    public init(key: String, type: String, defaultValue: String, allowed: String, summary: String,
+                lowerBound: Double? = nil, upperBound: Double? = nil) {
         self.key = key
         self.type = type
         self.defaultValue = defaultValue
         self.allowed = allowed
         self.summary = summary
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
     }
 
     /// The key's last component ("reward_ranks").

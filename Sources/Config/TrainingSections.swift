@@ -1,140 +1,153 @@
 import USOModel
 
+// Every key of a section is declared once, as a `ConfigKey` (name, type, default, range,
+// doc): the parser reads it and the generated docs show it.
 /// `[run]`: what is trained, from what, for how long, and where it goes.
 public struct RunSection: Sendable, Equatable {
     public var stage: Stage = .uso
     public var preset: ModelPreset = .small
-    public var out = ""
-    public var seed = 42
-    public var steps = 1000
-    public var initWeights = ""
-    public var logEvery = 1
-    public var saveEvery = 0
-    public var checksumEvery = 50
+    public var out: String = ""
+    public var seed: Int = 42
+    public var steps: Int = 1000
+    public var initWeights: String = ""
+    public var logEvery: Int = 1
+    public var saveEvery: Int = 0
+    public var checksumEvery: Int = 50
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "run.stage", type: "string", defaultValue: "\"uso\"", allowed: "\"base\" | \"csd\" | \"uso\" | \"autoencoder\"",
-                      summary: "What is trained: the autoencoder (on triplet targets), the base DiT (all its weights, text-to-image pairs), the CSD style model (style-labelled images), or USO's LoRA and projector (triplets)."),
-        ConfigKeySpec(key: "run.preset", type: "string", defaultValue: "\"small\"", allowed: "\"tiny\" | \"small\"",
-                      summary: "Model size; the data's image size must be the preset's (tiny 32 px, small 64 px)."),
-        ConfigKeySpec(key: "run.out", type: "string", defaultValue: "\"runs/<stage>\"", allowed: "a folder",
-                      summary: "The run folder: metrics.jsonl, weights/, state/ and samples go here."),
-        ConfigKeySpec(key: "run.seed", type: "integer", defaultValue: "42", allowed: "0 ... 2^62",
-                      summary: "Seed of initial weights and of every sample's t, noise, dropout and the shuffle (keyed by sample id, not rank)."),
-        ConfigKeySpec(key: "run.steps", type: "integer", defaultValue: "1000", allowed: "1 ...", summary: "Optimizer steps."),
-        ConfigKeySpec(key: "run.init_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder, \"\" or \"random\"",
-                      summary: "Weights to start from; every group the stage needs must be in the folder or the run stops naming the file. Stage base: the autoencoder run's weights/ (autoencoder, text encoder); uso: the base run's weights/ (base DiT, encoders, autoencoder). \"\" trains from random values where the stage starts from nothing (autoencoder, csd) and is refused by base and uso; \"random\" starts every group from random values (tests and benchmarks)."),
-        ConfigKeySpec(key: "run.log_every", type: "integer", defaultValue: "1", allowed: "1 ...", summary: "Steps between metrics lines."),
-        ConfigKeySpec(key: "run.save_every", type: "integer", defaultValue: "0", allowed: "0 ...",
-                      summary: "Steps between saved weights and state (0: only at the end)."),
-        ConfigKeySpec(key: "run.checksum_every", type: "integer", defaultValue: "50", allowed: "0 ...",
-                      summary: "Steps between checks that every trainer holds the same trainable weights (0: never)."),
-    ]
+    // The keys.
+    public static let stageKey = ConfigKey<Stage>.choice("run.stage", default: .uso,
+        "What is trained: the autoencoder (on triplet targets), the base DiT (all its weights, text-to-image pairs), the CSD style model (style-labelled images), or USO's LoRA and projector (triplets).")
+    public static let presetKey = ConfigKey<ModelPreset>.choice("run.preset", default: .small, among: ModelPreset.trainable,
+        "Model size; the data's image size must be the preset's (tiny 32 px, small 64 px).")
+    public static let outKey = ConfigKey<String>.text("run.out", default: "", shownDefault: "\"runs/<stage>\"", allowed: "a folder",
+        "The run folder: metrics.jsonl, weights/, state/ and samples go here.")
+    public static let seedKey = ConfigKey<Int>.integer("run.seed", default: 42, in: 0...(1 << 62),
+        "Seed of initial weights and of every sample's t, noise, dropout and the shuffle (keyed by sample id, not rank).")
+    public static let stepsKey = ConfigKey<Int>.integer("run.steps", default: 1000, in: 1...Int(Int32.max),
+        "Optimizer steps.")
+    public static let initWeightsKey = ConfigKey<String>.text("run.init_weights", default: "", allowed: "a weights folder, \"\" or \"random\"",
+        "Weights to start from; every group the stage needs must be in the folder or the run stops naming the file. Stage base: the autoencoder run's weights/ (autoencoder, text encoder); uso: the base run's weights/ (base DiT, encoders, autoencoder). \"\" trains from random values where the stage starts from nothing (autoencoder, csd) and is refused by base and uso; \"random\" starts every group from random values (tests and benchmarks).")
+    public static let logEveryKey = ConfigKey<Int>.integer("run.log_every", default: 1, in: 1...Int(Int32.max),
+        "Steps between metrics lines.")
+    public static let saveEveryKey = ConfigKey<Int>.integer("run.save_every", default: 0, in: 0...Int(Int32.max),
+        "Steps between saved weights and state (0: only at the end).")
+    public static let checksumEveryKey = ConfigKey<Int>.integer("run.checksum_every", default: 50, in: 0...Int(Int32.max),
+        "Steps between checks that every trainer holds the same trainable weights (0: never).")
+
+    public static let keys: [ConfigKeySpec] = [stageKey.spec, presetKey.spec, outKey.spec, seedKey.spec, stepsKey.spec, initWeightsKey.spec, logEveryKey.spec, saveEveryKey.spec, checksumEveryKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        stage = try r.choice("stage", default: stage)
-        preset = try r.choice("preset", default: preset, among: ModelPreset.trainable)
-        out = try r.string("out", default: out)
-        seed = try r.int("seed", default: seed, in: 0...(1 << 62))
-        steps = try r.int("steps", default: steps, in: 1...Int(Int32.max))
-        initWeights = try r.string("init_weights", default: initWeights)
-        logEvery = try r.int("log_every", default: logEvery, in: 1...Int(Int32.max))
-        saveEvery = try r.int("save_every", default: saveEvery, in: 0...Int(Int32.max))
-        checksumEvery = try r.int("checksum_every", default: checksumEvery, in: 0...Int(Int32.max))
+        stage = try r.read(Self.stageKey)
+        preset = try r.read(Self.presetKey)
+        out = try r.read(Self.outKey)
+        seed = try r.read(Self.seedKey)
+        steps = try r.read(Self.stepsKey)
+        initWeights = try r.read(Self.initWeightsKey)
+        logEvery = try r.read(Self.logEveryKey)
+        saveEvery = try r.read(Self.saveEveryKey)
+        checksumEvery = try r.read(Self.checksumEveryKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
 
 /// `[data]`: which set, and how many samples per step.
 public struct DataSection: Sendable, Equatable {
-    public var path = ""
-    public var globalBatch = 8
-    public var microBatch = 0
-    public var pack = 4
-    public var balance = true
-    public var conditionDropout = 0.25
-    public var promptDropout = 0.1
-    public var prefetch = 2
-    public var verifyCRC = true
+    public var path: String = ""
+    public var globalBatch: Int = 8
+    public var microBatch: Int = 0
+    public var pack: Int = 4
+    public var balance: Bool = true
+    public var conditionDropout: Double = 0.25
+    public var promptDropout: Double = 0.1
+    public var prefetch: Int = 2
+    public var verifyCRC: Bool = true
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "data.path", type: "string", defaultValue: "\"data/<set>\"", allowed: "a set folder or manifest",
-                      summary: "The set: triplets for stages uso and autoencoder, pairs for base, styles for csd."),
-        ConfigKeySpec(key: "data.global_batch", type: "integer", defaultValue: "8", allowed: "1 ...",
-                      summary: "Samples per optimizer step over all trainers; split into contiguous per-trainer slices."),
-        ConfigKeySpec(key: "data.micro_batch", type: "integer", defaultValue: "0", allowed: "0 ...",
-                      summary: "Samples per micro-batch on a trainer (0: the whole slice in one); gradients accumulate over micro-batches."),
-        ConfigKeySpec(key: "data.pack", type: "integer", defaultValue: "4", allowed: "1 ... 64",
-                      summary: "Samples of a micro-batch that go through the DiT together (their rows packed: one GEMM per layer, attention per sample); 1: one at a time. Activation memory grows with it."),
-        ConfigKeySpec(key: "data.balance", type: "boolean", defaultValue: "true", allowed: "true | false",
-                      summary: "Split each global batch between trainers by estimated cost (token counts after dropout) instead of in contiguous slices, so they reach the gradient sync together; the batch, and so training, is the same."),
-        ConfigKeySpec(key: "data.condition_dropout", type: "float", defaultValue: "0.25", allowed: "0 ... 0.5",
-                      summary: "Probability of dropping the style reference, and separately of dropping the content reference (never both)."),
-        ConfigKeySpec(key: "data.prompt_dropout", type: "float", defaultValue: "0.1", allowed: "0 ... 1",
-                      summary: "Probability of training on an empty prompt (keyed by sample id and epoch)."),
-        ConfigKeySpec(key: "data.prefetch", type: "integer", defaultValue: "2", allowed: "1 ... 16",
-                      summary: "Steps the loader prepares ahead on its thread."),
-        ConfigKeySpec(key: "data.verify_crc", type: "boolean", defaultValue: "true", allowed: "true | false",
-                      summary: "Recompute every shard's CRC-32 when the set is opened; false skips only that (for speed on a set `uso data inspect` verified), never the manifest checks (kind, count, sample ids, recorded checksums)."),
-    ]
+    // The keys.
+    public static let pathKey = ConfigKey<String>.text("data.path", default: "", shownDefault: "\"data/<set>\"", allowed: "a set folder or manifest",
+        "The set: triplets for stages uso and autoencoder, pairs for base, styles for csd.")
+    public static let globalBatchKey = ConfigKey<Int>.integer("data.global_batch", default: 8, in: 1...1_000_000,
+        "Samples per optimizer step over all trainers; split into contiguous per-trainer slices.")
+    public static let microBatchKey = ConfigKey<Int>.integer("data.micro_batch", default: 0, in: 0...1_000_000,
+        "Samples per micro-batch on a trainer (0: the whole slice in one); gradients accumulate over micro-batches.")
+    public static let packKey = ConfigKey<Int>.integer("data.pack", default: 4, in: 1...64,
+        "Samples of a micro-batch that go through the DiT together (their rows packed: one GEMM per layer, attention per sample); 1: one at a time. Activation memory grows with it.")
+    public static let balanceKey = ConfigKey<Bool>.boolean("data.balance", default: true,
+        "Split each global batch between trainers by estimated cost (token counts after dropout) instead of in contiguous slices, so they reach the gradient sync together; the batch, and so training, is the same.")
+    public static let conditionDropoutKey = ConfigKey<Double>.number("data.condition_dropout", default: 0.25, in: 0...0.5,
+        "Probability of dropping the style reference, and separately of dropping the content reference (never both).")
+    public static let promptDropoutKey = ConfigKey<Double>.number("data.prompt_dropout", default: 0.1, in: 0...1,
+        "Probability of training on an empty prompt (keyed by sample id and epoch).")
+    public static let prefetchKey = ConfigKey<Int>.integer("data.prefetch", default: 2, in: 1...16,
+        "Steps the loader prepares ahead on its thread.")
+    public static let verifyCRCKey = ConfigKey<Bool>.boolean("data.verify_crc", default: true,
+        "Recompute every shard's CRC-32 when the set is opened; false skips only that (for speed on a set `uso data inspect` verified), never the manifest checks (kind, count, sample ids, recorded checksums).")
+
+    public static let keys: [ConfigKeySpec] = [pathKey.spec, globalBatchKey.spec, microBatchKey.spec, packKey.spec, balanceKey.spec, conditionDropoutKey.spec, promptDropoutKey.spec, prefetchKey.spec, verifyCRCKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        path = try r.string("path", default: path)
-        globalBatch = try r.int("global_batch", default: globalBatch, in: 1...1_000_000)
-        microBatch = try r.int("micro_batch", default: microBatch, in: 0...1_000_000)
-        pack = try r.int("pack", default: pack, in: 1...64)
-        balance = try r.bool("balance", default: balance)
-        conditionDropout = try r.double("condition_dropout", default: conditionDropout, in: 0...0.5)
-        promptDropout = try r.double("prompt_dropout", default: promptDropout, in: 0...1)
-        prefetch = try r.int("prefetch", default: prefetch, in: 1...16)
-        verifyCRC = try r.bool("verify_crc", default: verifyCRC)
+        path = try r.read(Self.pathKey)
+        globalBatch = try r.read(Self.globalBatchKey)
+        microBatch = try r.read(Self.microBatchKey)
+        pack = try r.read(Self.packKey)
+        balance = try r.read(Self.balanceKey)
+        conditionDropout = try r.read(Self.conditionDropoutKey)
+        promptDropout = try r.read(Self.promptDropoutKey)
+        prefetch = try r.read(Self.prefetchKey)
+        verifyCRC = try r.read(Self.verifyCRCKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
 
 /// `[optim]`: AdamW, clipping and the learning-rate schedule.
 public struct OptimSection: Sendable, Equatable {
-    public var lr = 1e-4
-    public var beta1 = 0.9
-    public var beta2 = 0.999
-    public var eps = 1e-8
-    public var weightDecay = 0.01
-    public var gradClip = 1.0
-    public var warmupSteps = 0
+    public var lr: Double = 1e-4
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var eps: Double = 1e-8
+    public var weightDecay: Double = 0.01
+    public var gradClip: Double = 1.0
+    public var warmupSteps: Int = 0
     public var schedule: LRSchedule = .constant
-    public var minLR = 0.0
+    public var minLR: Double = 0.0
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "optim.lr", type: "float", defaultValue: "1e-4", allowed: "> 0", summary: "Peak learning rate."),
-        ConfigKeySpec(key: "optim.beta1", type: "float", defaultValue: "0.9", allowed: "0 ... 1", summary: "AdamW's first-moment decay."),
-        ConfigKeySpec(key: "optim.beta2", type: "float", defaultValue: "0.999", allowed: "0 ... 1", summary: "AdamW's second-moment decay."),
-        ConfigKeySpec(key: "optim.eps", type: "float", defaultValue: "1e-8", allowed: "> 0", summary: "AdamW's epsilon."),
-        ConfigKeySpec(key: "optim.weight_decay", type: "float", defaultValue: "0.01", allowed: ">= 0", summary: "Decoupled weight decay."),
-        ConfigKeySpec(key: "optim.grad_clip", type: "float", defaultValue: "1.0", allowed: ">= 0",
-                      summary: "Maximum global gradient norm (0: no clipping)."),
-        ConfigKeySpec(key: "optim.warmup_steps", type: "integer", defaultValue: "0", allowed: "0 ...",
-                      summary: "Steps of linear warm-up from 0 to the peak rate."),
-        ConfigKeySpec(key: "optim.schedule", type: "string", defaultValue: "\"constant\"", allowed: "\"constant\" | \"cosine\"",
-                      summary: "After warm-up: constant, or cosine decay to min_lr at the last step."),
-        ConfigKeySpec(key: "optim.min_lr", type: "float", defaultValue: "0", allowed: ">= 0", summary: "The cosine schedule's final rate."),
-    ]
+    // The keys.
+    public static let lrKey = ConfigKey<Double>.number("optim.lr", default: 1e-4, in: 1e-12...10,
+        "Peak learning rate.")
+    public static let beta1Key = ConfigKey<Double>.number("optim.beta1", default: 0.9, in: 0...0.999999,
+        "AdamW's first-moment decay.")
+    public static let beta2Key = ConfigKey<Double>.number("optim.beta2", default: 0.999, in: 0...0.9999999,
+        "AdamW's second-moment decay.")
+    public static let epsKey = ConfigKey<Double>.number("optim.eps", default: 1e-8, in: 1e-20...1,
+        "AdamW's epsilon.")
+    public static let weightDecayKey = ConfigKey<Double>.number("optim.weight_decay", default: 0.01, in: 0...10,
+        "Decoupled weight decay.")
+    public static let gradClipKey = ConfigKey<Double>.number("optim.grad_clip", default: 1.0, in: 0...1e9,
+        "Maximum global gradient norm (0: no clipping).")
+    public static let warmupStepsKey = ConfigKey<Int>.integer("optim.warmup_steps", default: 0, in: 0...Int(Int32.max),
+        "Steps of linear warm-up from 0 to the peak rate.")
+    public static let scheduleKey = ConfigKey<LRSchedule>.choice("optim.schedule", default: .constant,
+        "After warm-up: constant, or cosine decay to min_lr at the last step.")
+    public static let minLRKey = ConfigKey<Double>.number("optim.min_lr", default: 0.0, in: 0...10,
+        "The cosine schedule's final rate.")
+
+    public static let keys: [ConfigKeySpec] = [lrKey.spec, beta1Key.spec, beta2Key.spec, epsKey.spec, weightDecayKey.spec, gradClipKey.spec, warmupStepsKey.spec, scheduleKey.spec, minLRKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        lr = try r.double("lr", default: lr, in: 1e-12...10)
-        beta1 = try r.double("beta1", default: beta1, in: 0...0.999999)
-        beta2 = try r.double("beta2", default: beta2, in: 0...0.9999999)
-        eps = try r.double("eps", default: eps, in: 1e-20...1)
-        weightDecay = try r.double("weight_decay", default: weightDecay, in: 0...10)
-        gradClip = try r.double("grad_clip", default: gradClip, in: 0...1e9)
-        warmupSteps = try r.int("warmup_steps", default: warmupSteps, in: 0...Int(Int32.max))
-        schedule = try r.choice("schedule", default: schedule)
-        minLR = try r.double("min_lr", default: minLR, in: 0...10)
+        lr = try r.read(Self.lrKey)
+        beta1 = try r.read(Self.beta1Key)
+        beta2 = try r.read(Self.beta2Key)
+        eps = try r.read(Self.epsKey)
+        weightDecay = try r.read(Self.weightDecayKey)
+        gradClip = try r.read(Self.gradClipKey)
+        warmupSteps = try r.read(Self.warmupStepsKey)
+        schedule = try r.read(Self.scheduleKey)
+        minLR = try r.read(Self.minLRKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -147,26 +160,29 @@ public struct FlowSection: Sendable, Equatable {
     }
 
     public var timesteps: Timesteps = .shifted
-    public var logitMean = 0.0
-    public var logitStd = 1.0
-    public var guidance = 1.0
+    public var logitMean: Double = 0.0
+    public var logitStd: Double = 1.0
+    public var guidance: Double = 1.0
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "flow.timesteps", type: "string", defaultValue: "\"shifted\"", allowed: "\"shifted\" | \"logit_normal\"",
-                      summary: "shifted: uniform on a 1000-point grid remapped by FLUX's shift (UNO's trainer); logit_normal: sigmoid of a normal."),
-        ConfigKeySpec(key: "flow.logit_mean", type: "float", defaultValue: "0", allowed: "any", summary: "Mean of the logit-normal."),
-        ConfigKeySpec(key: "flow.logit_std", type: "float", defaultValue: "1", allowed: "> 0", summary: "Std of the logit-normal."),
-        ConfigKeySpec(key: "flow.guidance", type: "float", defaultValue: "1", allowed: "any",
-                      summary: "The guidance value fed to the guidance embedding during training (FLUX-dev: 1)."),
-    ]
+    // The keys.
+    public static let timestepsKey = ConfigKey<Timesteps>.choice("flow.timesteps", default: .shifted,
+        "shifted: uniform on a 1000-point grid remapped by FLUX's shift (UNO's trainer); logit_normal: sigmoid of a normal.")
+    public static let logitMeanKey = ConfigKey<Double>.number("flow.logit_mean", default: 0.0, in: nil,
+        "Mean of the logit-normal.")
+    public static let logitStdKey = ConfigKey<Double>.number("flow.logit_std", default: 1.0, in: 1e-6...100,
+        "Std of the logit-normal.")
+    public static let guidanceKey = ConfigKey<Double>.number("flow.guidance", default: 1.0, in: nil,
+        "The guidance value fed to the guidance embedding during training (FLUX-dev: 1).")
+
+    public static let keys: [ConfigKeySpec] = [timestepsKey.spec, logitMeanKey.spec, logitStdKey.spec, guidanceKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        timesteps = try r.choice("timesteps", default: timesteps)
-        logitMean = try r.double("logit_mean", default: logitMean)
-        logitStd = try r.double("logit_std", default: logitStd, in: 1e-6...100)
-        guidance = try r.double("guidance", default: guidance)
+        timesteps = try r.read(Self.timestepsKey)
+        logitMean = try r.read(Self.logitMeanKey)
+        logitStd = try r.read(Self.logitStdKey)
+        guidance = try r.read(Self.guidanceKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -174,37 +190,39 @@ public struct FlowSection: Sendable, Equatable {
 /// `[sync]`: how gradients travel between trainers.
 public struct SyncSection: Sendable, Equatable {
     public var strategy: SyncStrategy = .overlap
-    public var bucketMiB = 2.0
+    public var bucketMiB: Double = 2.0
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "sync.strategy", type: "string", defaultValue: "\"overlap\"", allowed: "\"overlap\" | \"after_backward\" | \"single\"",
-                      summary: "overlap: each bucket's non-blocking allreduce starts as soon as its gradients are final, during the last backward; after_backward: the same buckets after it; single: one allreduce of everything."),
-        ConfigKeySpec(key: "sync.bucket_mib", type: "float", defaultValue: "2", allowed: "0.001 ... 1024",
-                      summary: "Bucket size in MiB; 2 MiB is where `uso bench allreduce` peaks on these machines (12 GB/s busbw at 2 ranks)."),
-    ]
+    // The keys.
+    public static let strategyKey = ConfigKey<SyncStrategy>.choice("sync.strategy", default: .overlap,
+        "overlap: each bucket's non-blocking allreduce starts as soon as its gradients are final, during the last backward; after_backward: the same buckets after it; single: one allreduce of everything.")
+    public static let bucketMiBKey = ConfigKey<Double>.number("sync.bucket_mib", default: 2.0, in: 0.001...1024,
+        "Bucket size in MiB; 2 MiB is where `uso bench allreduce` peaks on these machines (12 GB/s busbw at 2 ranks).")
+
+    public static let keys: [ConfigKeySpec] = [strategyKey.spec, bucketMiBKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        strategy = try r.choice("strategy", default: strategy)
-        bucketMiB = try r.double("bucket_mib", default: bucketMiB, in: 0.001...1024)
+        strategy = try r.read(Self.strategyKey)
+        bucketMiB = try r.read(Self.bucketMiBKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
 
 /// `[csd]`: the CSD style model's training.
 public struct CSDSection: Sendable, Equatable {
-    public var temperature = 0.1
+    public var temperature: Double = 0.1
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "csd.temperature", type: "float", defaultValue: "0.1", allowed: "> 0",
-                      summary: "Temperature of the supervised-contrastive loss over style labels (CSD: 0.1)."),
-    ]
+    // The keys.
+    public static let temperatureKey = ConfigKey<Double>.number("csd.temperature", default: 0.1, in: 1e-4...100,
+        "Temperature of the supervised-contrastive loss over style labels (CSD: 0.1).")
+
+    public static let keys: [ConfigKeySpec] = [temperatureKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        temperature = try r.double("temperature", default: temperature, in: 1e-4...100)
+        temperature = try r.read(Self.temperatureKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -218,38 +236,41 @@ public struct RewardSection: Sendable, Equatable {
     }
 
     public var mode: Mode = .off
-    public var csdWeights = ""
-    public var startStep = 0
-    public var weight = 1.0
+    public var csdWeights: String = ""
+    public var startStep: Int = 0
+    public var weight: Double = 1.0
     public var omega: Omega = .oneMinus
-    public var tau = 0.5
-    public var deadlineMs = 5000.0
+    public var tau: Double = 0.5
+    public var deadlineMs: Double = 5000.0
 
     public init() {}
 
-    public static let keys: [ConfigKeySpec] = [
-        ConfigKeySpec(key: "reward.mode", type: "string", defaultValue: "\"off\"", allowed: "\"off\" | \"colocated\" | \"dedicated\"",
-                      summary: "The style reward of stage uso: off; colocated (each trainer runs the CSD model itself); dedicated (cluster.reward_ranks ranks host it and answer requests)."),
-        ConfigKeySpec(key: "reward.csd_weights", type: "string", defaultValue: "\"\"", allowed: "a weights folder holding csd.safetensors",
-                      summary: "The CSD style model to score with (stage csd's weights/)."),
-        ConfigKeySpec(key: "reward.start_step", type: "integer", defaultValue: "0", allowed: "0 ...",
-                      summary: "The step S from which the reward's weight lambda applies (lambda = 0 before S, as USO warms up with flow matching alone)."),
-        ConfigKeySpec(key: "reward.weight", type: "float", defaultValue: "1", allowed: ">= 0", summary: "lambda after start_step (USO: 1)."),
-        ConfigKeySpec(key: "reward.omega", type: "string", defaultValue: "\"one_minus\"", allowed: "\"one_minus\" | \"hinge\"",
-                      summary: "How a reward r becomes a loss: 1 - r, or max(0, tau - r)."),
-        ConfigKeySpec(key: "reward.tau", type: "float", defaultValue: "0.5", allowed: "-1 ... 1", summary: "The hinge's target reward."),
-        ConfigKeySpec(key: "reward.deadline_ms", type: "float", defaultValue: "5000", allowed: "1 ...",
-                      summary: "How long a trainer waits for a reply; a late reply is counted, dropped when it comes, and that sample goes on without the reward."),
-    ]
+    // The keys.
+    public static let modeKey = ConfigKey<Mode>.choice("reward.mode", default: .off,
+        "The style reward of stage uso: off; colocated (each trainer runs the CSD model itself); dedicated (cluster.reward_ranks ranks host it and answer requests).")
+    public static let csdWeightsKey = ConfigKey<String>.text("reward.csd_weights", default: "", allowed: "a weights folder holding csd.safetensors",
+        "The CSD style model to score with (stage csd's weights/).")
+    public static let startStepKey = ConfigKey<Int>.integer("reward.start_step", default: 0, in: 0...Int(Int32.max),
+        "The step S from which the reward's weight lambda applies (lambda = 0 before S, as USO warms up with flow matching alone).")
+    public static let weightKey = ConfigKey<Double>.number("reward.weight", default: 1.0, in: 0...1e6,
+        "lambda after start_step (USO: 1).")
+    public static let omegaKey = ConfigKey<Omega>.choice("reward.omega", default: .oneMinus,
+        "How a reward r becomes a loss: 1 - r, or max(0, tau - r).")
+    public static let tauKey = ConfigKey<Double>.number("reward.tau", default: 0.5, in: -1...1,
+        "The hinge's target reward.")
+    public static let deadlineMsKey = ConfigKey<Double>.number("reward.deadline_ms", default: 5000.0, in: 1...1e9,
+        "How long a trainer waits for a reply; a late reply is counted, dropped when it comes, and that sample goes on without the reward.")
+
+    public static let keys: [ConfigKeySpec] = [modeKey.spec, csdWeightsKey.spec, startStepKey.spec, weightKey.spec, omegaKey.spec, tauKey.spec, deadlineMsKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
-        mode = try r.choice("mode", default: mode)
-        csdWeights = try r.string("csd_weights", default: csdWeights)
-        startStep = try r.int("start_step", default: startStep, in: 0...Int(Int32.max))
-        weight = try r.double("weight", default: weight, in: 0...1e6)
-        omega = try r.choice("omega", default: omega)
-        tau = try r.double("tau", default: tau, in: -1...1)
-        deadlineMs = try r.double("deadline_ms", default: deadlineMs, in: 1...1e9)
+        mode = try r.read(Self.modeKey)
+        csdWeights = try r.read(Self.csdWeightsKey)
+        startStep = try r.read(Self.startStepKey)
+        weight = try r.read(Self.weightKey)
+        omega = try r.read(Self.omegaKey)
+        tau = try r.read(Self.tauKey)
+        deadlineMs = try r.read(Self.deadlineMsKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
