@@ -8,7 +8,8 @@
 # hides that), and runs, at preset tiny:
 # model dump; data synth; a short base training with a save every 2 steps, then a resume;
 # generate from the trained weights (subject+style from the set, and from image files); and
-# data import of a UNO-format JSON over the generated PNGs. Any AddressSanitizer report
+# data import of a UNO-format JSON over the generated PNGs; data inspect and sheet; a csd
+# and a uso training (style reward on); uso bench step. Any AddressSanitizer report
 # (a use after free, an overflow) stops the command and this script with its report.
 # Leak checking is off: Open MPI and the Swift runtime keep memory until exit by design.
 # Checked against the code before the writer fix: its model dump stops with
@@ -33,6 +34,7 @@ step() {
     fi
     echo "check_asan: ok: $name"
 }
+repo="$PWD"
 cd "$work"
 step "model dump" "$uso" model dump --preset tiny --seed 7 --out dump
 step "data synth" "$uso" data synth --out data --resolution 32 --triplets 48 --pairs 48 --style-images 16 --shard-size 16
@@ -58,4 +60,12 @@ cat > uno.json <<JSON
  {"prompt": "another", "image_paths": ["gen/001.png", "gen/000.png"], "image_tgt_path": "gen-files/000.png"}]
 JSON
 step "data import" "$uso" data import uno.json --out imported --resolution 32
+step "data inspect" "$uso" data inspect data
+step "data sheet" "$uso" data sheet data/triplets --out sheet.png --count 4
+step "csd training" "$uso" train --config "$repo/Cluster/configs/tiny-csd.toml" --progress none --set run.out="$work/csd" \
+    --set data.path="$work/data/styles" --set run.steps=2
+step "uso training with the style reward" "$uso" train --config "$repo/Cluster/configs/tiny-uso.toml" --progress none \
+    --set run.out="$work/uso" --set data.path="$work/data/triplets" --set run.init_weights="$work/run/weights" --set run.steps=2 \
+    --set reward.mode=colocated --set reward.csd_weights="$work/csd/weights" --set reward.start_step=0
+step "bench step" "$uso" bench step --preset tiny --iterations 2
 echo "check_asan: no AddressSanitizer report"

@@ -66,12 +66,12 @@ public struct LoaderBenchmark {
                 }
             }
             let rows = model.textEncoder.encode(s.prompt, states: text.data, pooled: pooled.data)
-            let sample = USOModel.Sample(noisy: noisy.data, grid: (side, side),
-                                         references: s.hasContentReference ? UnsafePointer(reference.data) : nil,
+            let sample = USOModel.Sample(noisy: noisy, grid: (side, side),
+                                         references: s.hasContentReference ? reference : nil,
                                          referenceCount: s.hasContentReference ? 1 : 0, referenceGrid: (side, side),
-                                         styleFeatures: s.hasStyleReference ? UnsafePointer(features.data) : nil,
-                                         styleCount: s.hasStyleReference ? 1 : 0, text: text.data, textRows: rows,
-                                         pooled: pooled.data, t: 0.5)
+                                         styleFeatures: s.hasStyleReference ? features : nil,
+                                         styleCount: s.hasStyleReference ? 1 : 0, text: text, textRows: rows,
+                                         pooled: pooled, t: 0.5)
             model.forward(sample, acts)
             dv.copy(from: acts.output.rows(0..<tokens))
             model.backward(dOutput: dv.data, acts)

@@ -110,9 +110,9 @@ public struct StepBenchmark {
         let features = random(styles * 3 * c.styleEncoder.tokens * c.styleEncoder.width)
         let text = random(c.text.maxTokens * c.text.width), pooled = random(c.text.pooledWidth)
         let dv = random(tokens * inC)
-        let sample = USOModel.Sample(noisy: noisy.data, grid: grid, references: UnsafePointer(reference.data),
-                                     referenceCount: 1, referenceGrid: grid, styleFeatures: UnsafePointer(features.data),
-                                     styleCount: styles, text: text.data, textRows: c.text.maxTokens, pooled: pooled.data, t: 0.5)
+        let sample = USOModel.Sample(noisy: noisy, grid: grid, references: reference,
+                                     referenceCount: 1, referenceGrid: grid, styleFeatures: features,
+                                     styleCount: styles, text: text, textRows: c.text.maxTokens, pooled: pooled, t: 0.5)
         let styleRows = styles * c.styleTokensPerImage
         let flops = model.dit.forwardFLOPs(noisyRows: tokens, referenceRows: tokens, styleRows: styleRows, textRows: c.text.maxTokens)
         let projector = model.projector.forwardFLOPs(images: styles)
@@ -327,9 +327,9 @@ extension StepBenchmark {
             var start = 0
             while start < inputs.count {
                 let samples = inputs[start..<min(inputs.count, start + group)].map { x in
-                    USOModel.Sample(noisy: x.noisy.data, grid: (side, side), references: UnsafePointer(x.reference.data),
-                                    referenceCount: 1, referenceGrid: (side, side), styleFeatures: UnsafePointer(x.features.data),
-                                    styleCount: 1, text: x.text.data, textRows: c.text.maxTokens, pooled: x.pooled.data, t: 0.5)
+                    USOModel.Sample(noisy: x.noisy, grid: (side, side), references: x.reference,
+                                    referenceCount: 1, referenceGrid: (side, side), styleFeatures: x.features,
+                                    styleCount: 1, text: x.text, textRows: c.text.maxTokens, pooled: x.pooled, t: 0.5)
                 }
                 model.forward(batch: samples, acts)
                 model.backward(dOutput: dv.data, acts)

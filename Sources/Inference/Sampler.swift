@@ -55,10 +55,10 @@ public final class Sampler {
         let rows = encoder.encodeText(prompt)
         let ts = schedule()
         for i in 0..<steps {
-            let sample = USOModel.Sample(noisy: x.data, grid: (side, side), references: content != nil ? UnsafePointer(encoder.reference.data) : nil,
+            let sample = USOModel.Sample(noisy: x, grid: (side, side), references: content != nil ? encoder.reference : nil,
                                          referenceCount: content != nil ? 1 : 0, referenceGrid: (side, side),
-                                         styleFeatures: styles.isEmpty ? nil : UnsafePointer(features.data), styleCount: styles.count,
-                                         text: encoder.text.data, textRows: rows, pooled: encoder.pooled.data, t: ts[i], guidance: guidance)
+                                         styleFeatures: styles.isEmpty ? nil : features, styleCount: styles.count,
+                                         text: encoder.text, textRows: rows, pooled: encoder.pooled, t: ts[i], guidance: guidance)
             model.forward(sample, acts)
             ElementwiseKernels.axpy(x.count, ts[i + 1] - ts[i], acts.output.data, x.data)
         }

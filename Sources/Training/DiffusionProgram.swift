@@ -201,11 +201,11 @@ public final class DiffusionProgram: StageProgram {
         let n = c.noisyTokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
         let t0 = now()
         let batch = slot.samples.prefix(slot.count).map { st in
-            USOModel.Sample(noisy: st.xt.data, grid: (side, side), references: st.useContent ? UnsafePointer(st.reference.data) : nil,
+            USOModel.Sample(noisy: st.xt, grid: (side, side), references: st.useContent ? st.reference : nil,
                             referenceCount: st.useContent ? 1 : 0, referenceGrid: (side, side),
-                            styleFeatures: st.hasStyle ? UnsafePointer(st.styleFeatures.data) : nil,
-                            styleCount: st.hasStyle ? 1 : 0, text: st.text.data, textRows: st.textRows,
-                            pooled: st.pooled.data, t: st.t, guidance: guidance)
+                            styleFeatures: st.hasStyle ? st.styleFeatures : nil,
+                            styleCount: st.hasStyle ? 1 : 0, text: st.text, textRows: st.textRows,
+                            pooled: st.pooled, t: st.t, guidance: guidance)
         }
         model.forward(batch: batch, slot.acts)
         for (b, st) in slot.samples.prefix(slot.count).enumerated() {

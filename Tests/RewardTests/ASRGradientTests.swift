@@ -33,9 +33,9 @@ struct ASRGradientTests {
         let pooled = Tensor(shape: [c.text.pooledWidth], values: data.array(c.text.pooledWidth))
         let styleImage = Tensor(shape: [3, 32, 32], values: data.array(3 * 32 * 32))
         let t: Float = 0.6
-        let sample = USOModel.Sample(noisy: xt.data, grid: (side, side), references: UnsafePointer(reference.data), referenceCount: 1,
-                                     referenceGrid: (side, side), styleFeatures: UnsafePointer(features.data), styleCount: 1,
-                                     text: text.data, textRows: 4, pooled: pooled.data, t: t)
+        let sample = USOModel.Sample(noisy: xt, grid: (side, side), references: reference, referenceCount: 1,
+                                     referenceGrid: (side, side), styleFeatures: features, styleCount: 1,
+                                     text: text, textRows: 4, pooled: pooled, t: t)
         func lossValue() throws -> Double {
             model.forward(sample, acts)
             try step.start(slot, xt: xt, vhat: acts.output.data, t: t, styleImage: styleImage, styleID: 1, step: 0, microBatch: 0)

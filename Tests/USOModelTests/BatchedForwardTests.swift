@@ -31,10 +31,10 @@ struct BatchedForwardTests {
                    t: 0.15 + 0.2 * Float(k), styles: layout.0, references: layout.1, textRows: layout.2)
         }
         func sample(_ x: Inputs) -> USOModel.Sample {
-            USOModel.Sample(noisy: x.noisy.data, grid: (side, side), references: x.references > 0 ? UnsafePointer(x.reference.data) : nil,
+            USOModel.Sample(noisy: x.noisy, grid: (side, side), references: x.references > 0 ? x.reference : nil,
                             referenceCount: x.references, referenceGrid: (side, side),
-                            styleFeatures: x.styles > 0 ? UnsafePointer(x.style.data) : nil, styleCount: x.styles,
-                            text: x.text.data, textRows: x.textRows, pooled: x.pooled.data, t: x.t, guidance: 3.5)
+                            styleFeatures: x.styles > 0 ? x.style : nil, styleCount: x.styles,
+                            text: x.text, textRows: x.textRows, pooled: x.pooled, t: x.t, guidance: 3.5)
         }
         // One at a time: gradients accumulate over the samples.
         let single = model.makeActivations()

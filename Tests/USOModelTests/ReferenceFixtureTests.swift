@@ -51,10 +51,10 @@ struct ReferenceFixtureTests {
             let reference = spec.referenceCount > 0 ? try tensor(inputs, p + "reference") : nil
             let features = spec.styleCount > 0 ? try tensor(inputs, p + "style_features") : nil
             let t = try inputs.read(p + "t")[0]
-            let sample = USOModel.Sample(noisy: noisy.data, grid: (side, side), references: reference.map { UnsafePointer($0.data) },
+            let sample = USOModel.Sample(noisy: noisy, grid: (side, side), references: reference,
                                          referenceCount: spec.referenceCount, referenceGrid: (side, side),
-                                         styleFeatures: features.map { UnsafePointer($0.data) }, styleCount: spec.styleCount,
-                                         text: text.data, textRows: text.shape[0], pooled: pooled.data, t: t)
+                                         styleFeatures: features, styleCount: spec.styleCount,
+                                         text: text, textRows: text.shape[0], pooled: pooled, t: t)
             model.forward(sample, acts)
             let idRows = try inputs.entry(p + "position_ids").shape[0]
             #expect(Array(acts.positionIds.toArray()[0..<(idRows * 3)]) == (try inputs.read(p + "position_ids")))

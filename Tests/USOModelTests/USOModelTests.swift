@@ -44,10 +44,10 @@ struct USOModelTests {
 
         func sample(styles: Int, references: Int) -> USOModel.Sample {
             let side = config.autoencoder.latentSize / 2
-            return USOModel.Sample(noisy: noisy.data, grid: (side, side), references: references > 0 ? UnsafePointer(reference.data) : nil,
+            return USOModel.Sample(noisy: noisy, grid: (side, side), references: references > 0 ? reference : nil,
                                    referenceCount: references, referenceGrid: (side, side),
-                                   styleFeatures: styles > 0 ? UnsafePointer(features.data) : nil, styleCount: styles,
-                                   text: text.data, textRows: 5, pooled: pooled.data, t: 0.6)
+                                   styleFeatures: styles > 0 ? features : nil, styleCount: styles,
+                                   text: text, textRows: 5, pooled: pooled, t: 0.6)
         }
 
         func loss(_ s: USOModel.Sample) -> Double {

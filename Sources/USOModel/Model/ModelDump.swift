@@ -114,10 +114,10 @@ public enum ModelDump {
             let text = Tensor(zeros: [c.text.maxTokens, c.text.width]), pooled = Tensor(zeros: [c.text.pooledWidth])
             let textRows = model.textEncoder.encode(spec.prompt, states: text.data, pooled: pooled.data)
 
-            let sample = USOModel.Sample(noisy: noisy.data, grid: (side, side), references: reference.map { UnsafePointer($0.data) },
+            let sample = USOModel.Sample(noisy: noisy, grid: (side, side), references: reference,
                                          referenceCount: spec.referenceCount, referenceGrid: (side, side),
-                                         styleFeatures: spec.styleCount > 0 ? UnsafePointer(features.data) : nil,
-                                         styleCount: spec.styleCount, text: text.data, textRows: textRows, pooled: pooled.data, t: t)
+                                         styleFeatures: spec.styleCount > 0 ? features : nil,
+                                         styleCount: spec.styleCount, text: text, textRows: textRows, pooled: pooled, t: t)
             model.forward(sample, acts)
             let vhat = acts.output.rows(0..<tokens)
             let dv = Tensor(zeros: [tokens, inC])

@@ -35,28 +35,32 @@ public final class USOModel {
         return s
     }
 
-    /// One sample's conditions after the frozen encoders: pointers into caller memory.
+    /// One sample's conditions after the frozen encoders. It holds the tensors themselves,
+    /// not pointers into them, and the activations hold the samples of their forward until
+    /// the next one, so the memory the model reads (in forward and, for the text, in
+    /// backward) cannot be freed under it, however early an optimised build releases a
+    /// caller's local.
     public struct Sample {
         /// Noisy latent tokens (grid.rows * grid.cols, inChannels) and their token grid.
-        public var noisy: UnsafePointer<Float>
+        public var noisy: Tensor
         public var grid: (rows: Int, cols: Int)
         /// Content references (count, tokens, inChannels), each on `referenceGrid`.
-        public var references: UnsafePointer<Float>?
+        public var references: Tensor?
         public var referenceCount: Int
         public var referenceGrid: (rows: Int, cols: Int)
         /// Tapped style features (count, 3, N, E), levels high, mid, low.
-        public var styleFeatures: UnsafePointer<Float>?
+        public var styleFeatures: Tensor?
         public var styleCount: Int
         /// Text states (textRows, contextDim) and pooled vector.
-        public var text: UnsafePointer<Float>
+        public var text: Tensor
         public var textRows: Int
-        public var pooled: UnsafePointer<Float>
+        public var pooled: Tensor
         public var t: Float
         public var guidance: Float
 
-        public init(noisy: UnsafePointer<Float>, grid: (rows: Int, cols: Int), references: UnsafePointer<Float>?,
-                    referenceCount: Int, referenceGrid: (rows: Int, cols: Int), styleFeatures: UnsafePointer<Float>?,
-                    styleCount: Int, text: UnsafePointer<Float>, textRows: Int, pooled: UnsafePointer<Float>,
+        public init(noisy: Tensor, grid: (rows: Int, cols: Int), references: Tensor?,
+                    referenceCount: Int, referenceGrid: (rows: Int, cols: Int), styleFeatures: Tensor?,
+                    styleCount: Int, text: Tensor, textRows: Int, pooled: Tensor,
                     t: Float, guidance: Float = 1) {
             self.noisy = noisy; self.grid = grid; self.references = references; self.referenceCount = referenceCount
             self.referenceGrid = referenceGrid; self.styleFeatures = styleFeatures; self.styleCount = styleCount
@@ -83,6 +87,8 @@ public final class USOModel {
         let imageCapacity: Int, styleCapacity: Int, idCapacity: Int
         /// Reused between forwards (no allocation per step).
         var inputs: [DiT.Inputs] = []
+        /// The samples of the last forward: the owners of the memory `inputs` point into.
+        var held: [Sample] = []
         var one: [Sample] = []
 
         init(_ m: USOModel, samples: Int) {
@@ -149,16 +155,20 @@ public final class USOModel {
         let c = config, inC = c.dit.inChannels, d = c.dit.hiddenSize
         precondition(batch.count <= a.samples, "a batch of \(batch.count) samples, activations for \(a.samples)")
         a.inputs.removeAll(keepingCapacity: true)
+        a.held.removeAll(keepingCapacity: true)
+        a.held.append(contentsOf: batch)   // what the DiT inputs point into, alive until the next forward
         for (b, s) in batch.enumerated() {
+            precondition(s.noisy.count >= s.noisyRows * inC && (s.referenceRows == 0 || (s.references?.count ?? 0) >= s.referenceRows * inC),
+                         "sample tensors smaller than their grids")
             precondition(s.styleCount <= c.maxStyleImages && s.referenceCount <= c.maxReferences,
                          "sample with \(s.styleCount) style images and \(s.referenceCount) references exceeds the model's limits")
             let image = a.imageTokens.data + b * a.imageCapacity * inC
-            image.update(from: s.noisy, count: s.noisyRows * inC)
-            if s.referenceRows > 0 { (image + s.noisyRows * inC).update(from: s.references!, count: s.referenceRows * inC) }
+            image.update(from: s.noisy.data, count: s.noisyRows * inC)
+            if s.referenceRows > 0, let references = s.references { (image + s.noisyRows * inC).update(from: references.data, count: s.referenceRows * inC) }
             a.styleCounts[b] = s.styleCount
             let style = a.styleTokens.data + b * a.styleCapacity * d
-            if s.styleCount > 0 {
-                projector.forward(features: s.styleFeatures!, images: s.styleCount, out: style, a.projector[b])
+            if s.styleCount > 0, let features = s.styleFeatures {
+                projector.forward(features: features.data, images: s.styleCount, out: style, a.projector[b])
             }
             let styleRows = s.styleCount * c.styleTokensPerImage
             let ids = a.positionIds.data + b * a.idCapacity * 3
@@ -166,7 +176,7 @@ public final class USOModel {
                                       referenceGrid: s.referenceGrid, into: ids)
             a.inputs.append(DiT.Inputs(imageTokens: image, noisyRows: s.noisyRows, referenceRows: s.referenceRows,
                                      styleTokens: styleRows > 0 ? UnsafePointer(style) : nil, styleRows: styleRows,
-                                     text: s.text, textRows: s.textRows, pooled: s.pooled, positionIds: ids, t: s.t, guidance: s.guidance))
+                                     text: s.text.data, textRows: s.textRows, pooled: s.pooled.data, positionIds: ids, t: s.t, guidance: s.guidance))
         }
         dit.forward(batch: a.inputs, a.dit)
     }
