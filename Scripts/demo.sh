@@ -72,7 +72,7 @@ cat <<MSG
 demo: everything is in $out/
   doctor.txt                    how the ranks came up
   data/                         the built-in world (triplets/, pairs/, styles/, world.json); triplets-sheet.png
-  autoencoder/ base/ csd/ uso/  each run: metrics.jsonl, weights/ (safetensors), state/, config.toml
+  autoencoder/ base/ csd/ uso/  each run: metrics.jsonl, weights/ (safetensors), checkpoints/, config.toml
   samples/<mode>/sheet.png      generated images beside their conditions (held-out subjects and styles)
   eval-style.txt                CSD style similarity of 64 generations to their style references
 MSG

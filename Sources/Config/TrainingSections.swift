@@ -13,6 +13,8 @@ public struct RunSection: Sendable, Equatable {
     public var logEvery: Int = 1
     public var saveEvery: Int = 0
     public var checksumEvery: Int = 50
+    public var keepLast: Int = 2
+    public var keepEvery: Int = 0
 
     public init() {}
 
@@ -22,7 +24,7 @@ public struct RunSection: Sendable, Equatable {
     public static let presetKey = ConfigKey<ModelPreset>.choice("run.preset", default: .small, among: ModelPreset.trainable,
         "Model size; the data's image size must be the preset's (tiny 32 px, small 64 px).")
     public static let outKey = ConfigKey<String>.text("run.out", default: "", shownDefault: "\"runs/<stage>\"", allowed: "a folder",
-        "The run folder: metrics.jsonl, weights/, state/ and samples go here.")
+        "The run folder: metrics.jsonl, checkpoints/ (step_N/ each, latest), weights/ (the final weights) and config.toml go here.")
     public static let seedKey = ConfigKey<Int>.integer("run.seed", default: 42, in: 0...(1 << 62),
         "Seed of initial weights and of every sample's t, noise, dropout and the shuffle (keyed by sample id, not rank).")
     public static let stepsKey = ConfigKey<Int>.integer("run.steps", default: 1000, in: 1...Int(Int32.max),
@@ -32,11 +34,15 @@ public struct RunSection: Sendable, Equatable {
     public static let logEveryKey = ConfigKey<Int>.integer("run.log_every", default: 1, in: 1...Int(Int32.max),
         "Steps between metrics lines.")
     public static let saveEveryKey = ConfigKey<Int>.integer("run.save_every", default: 0, in: 0...Int(Int32.max),
-        "Steps between saved weights and state (0: only at the end).")
+        "Steps between checkpoints (RUN/checkpoints/step_N/; 0: only at the end).")
+    public static let keepLastKey = ConfigKey<Int>.integer("run.keep_last", default: 2, in: 2...Int(Int32.max),
+        "Complete checkpoints kept, newest first (at least 2: the newest may still be writing when a crash comes).")
+    public static let keepEveryKey = ConfigKey<Int>.integer("run.keep_every", default: 0, in: 0...Int(Int32.max),
+        "Also keep every checkpoint whose step is a multiple of this (0: only the last run.keep_last).")
     public static let checksumEveryKey = ConfigKey<Int>.integer("run.checksum_every", default: 50, in: 0...Int(Int32.max),
         "Steps between checks that every trainer holds the same trainable weights (0: never).")
 
-    public static let keys: [ConfigKeySpec] = [stageKey.spec, presetKey.spec, outKey.spec, seedKey.spec, stepsKey.spec, initWeightsKey.spec, logEveryKey.spec, saveEveryKey.spec, checksumEveryKey.spec]
+    public static let keys: [ConfigKeySpec] = [stageKey.spec, presetKey.spec, outKey.spec, seedKey.spec, stepsKey.spec, initWeightsKey.spec, logEveryKey.spec, saveEveryKey.spec, checksumEveryKey.spec, keepLastKey.spec, keepEveryKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         stage = try r.read(Self.stageKey)
@@ -48,6 +54,8 @@ public struct RunSection: Sendable, Equatable {
         logEvery = try r.read(Self.logEveryKey)
         saveEvery = try r.read(Self.saveEveryKey)
         checksumEvery = try r.read(Self.checksumEveryKey)
+        keepLast = try r.read(Self.keepLastKey)
+        keepEvery = try r.read(Self.keepEveryKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }

@@ -47,13 +47,6 @@ public enum InitialWeights {
         try loadFolder(folder, key: "run.init_weights", required: required(stage), into: registries)
     }
 
-    /// Loads a resumed run's own weights/ folder: every group the run saved must be there
-    /// (a missing file never falls back to the init copy).
-    public static func loadResumed(_ folder: String, into registries: [ParameterRegistry]) throws {
-        let groups = registries.flatMap { r in ParameterGroup.allCases.filter { !r.parameters(in: $0).isEmpty } }
-        try loadFolder(folder, key: "--resume", required: groups, into: registries)
-    }
-
     public static func loadFolder(_ folder: String, key: String, required: [ParameterGroup], into registries: [ParameterRegistry]) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {

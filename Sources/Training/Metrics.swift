@@ -1,4 +1,5 @@
 import Foundation
+import TripletData
 
 /// One step's line in metrics.jsonl.
 public struct StepMetrics: Codable, Sendable {
@@ -66,7 +67,20 @@ public final class MetricsWriter {
     /// (logs, and mpirun, which hands every rank a terminal even when its own output is a pipe).
     public enum ProgressStyle: String, Sendable, CaseIterable { case auto, bar, lines, none }
 
-    public init(path: String, totalSteps: Int, label: String, append: Bool, style: ProgressStyle = .auto) throws {
+    /// `continuingAt`: a resumed run drops the lines of that step and later ones first (a
+    /// crash after the last checkpoint leaves lines the resumed run writes again), so every
+    /// step appears once.
+    public init(path: String, totalSteps: Int, label: String, append: Bool, continuingAt: Int? = nil, style: ProgressStyle = .auto) throws {
+        if append, let continuingAt, let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let kept = text.split(separator: "\n").filter { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let step = object["step"] as? Int else { return false }
+                return step < continuingAt
+            }
+            do { try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: path) } catch {
+                throw TrainingError("\(path): cannot drop the lines after step \(continuingAt): \(error)")
+            }
+        }
         if !append || !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil)   // failure surfaces as the open below
         }

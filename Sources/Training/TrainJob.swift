@@ -27,7 +27,7 @@ public struct TrainJob {
 
     /// The config this job runs: the file, the saved and the new overrides, the resume
     /// folder and --steps applied. Every rank computes it the same way.
-    public func runConfig() throws -> (config: RunConfig, path: String) {
+    public func runConfig() throws -> (config: RunConfig, path: String, overrides: [String]) {
         guard let path = configPath ?? resume.map({ ($0 as NSString).appendingPathComponent(Self.configFile) }) else {
             throw TrainingError("give a config file or a run to resume")
         }
@@ -42,26 +42,31 @@ public struct TrainJob {
         var config = try RunConfig.load(path: path, overrides: pairs)
         if let resume { config.run.out = resume }
         if let steps { config.run.steps = steps }
-        return (config, path)
+        return (config, path, all)
     }
 
     /// Runs the job on this rank of `world`.
     public func run(world: Communicator) throws {
-        let (config, path) = try runConfig()
+        let (config, path, allOverrides) = try runConfig()
         let roles = try RoleCommunicators(world: world, rewardRanks: config.cluster.rewardRanks,
                                           placement: config.cluster.placement == .tail ? .tail : .spread)
         if let trainers = roles.trainers {
             let trainer = try Trainer(config: config, trainers: trainers, world: world, layout: roles.layout, resume: resume != nil,
                                       progress: progress)
-            if trainers.rank == 0 && resume == nil {
-                let text = try String(contentsOfFile: path, encoding: .utf8)
-                try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent(Self.configFile), atomically: true, encoding: .utf8)
-                try (overrides.joined(separator: "\n") + "\n").write(toFile: (trainer.runFolder as NSString).appendingPathComponent(Self.overridesFile),
-                                                                    atomically: true, encoding: .utf8)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            trainer.provenance = (text, allOverrides)
+            if trainers.rank == 0 {
+                // The run's config and every override so far (a resume's new ones added), so the next resume starts the same way.
+                if resume == nil || !overrides.isEmpty {
+                    if resume == nil { try text.write(toFile: (trainer.runFolder as NSString).appendingPathComponent(Self.configFile), atomically: true, encoding: .utf8) }
+                    try (allOverrides.joined(separator: "\n") + "\n").write(toFile: (trainer.runFolder as NSString).appendingPathComponent(Self.overridesFile),
+                                                                           atomically: true, encoding: .utf8)
+                }
             }
             try trainer.run()
             if trainers.rank == 0 {
-                print("uso train: wrote \(trainer.runFolder)/weights, \(trainer.runFolder)/metrics.jsonl, \(trainer.runFolder)/state")
+                let latest = trainer.checkpoints.latest().map { CheckpointFolder.name(step: $0) } ?? "none"
+                print("uso train: wrote \(trainer.runFolder)/weights, \(trainer.runFolder)/metrics.jsonl, \(trainer.checkpoints.root) (latest \(latest))")
             }
         } else if let rewards = roles.rewards {
             try serveRewards(config, world: world, rewards: rewards, trainerCount: roles.layout.trainerRanks.count,

@@ -41,6 +41,13 @@ public final class Trainer {
     let faultDiverge: (trainer: Int, step: Int)?
     let faultNonFinite: Int?
     let faultStopAfter: Int?
+    let faultStopInSave: Int?
+    /// RUN/checkpoints.
+    public private(set) var checkpoints: CheckpointFolder
+    /// The checkpoint a resume started from.
+    public private(set) var resumedFrom: String?
+    /// How the run was started (the config file's text and the --set overrides), for its checkpoints.
+    public var provenance: (configText: String, overrides: [String]) = ("", [])
 
     /// Builds the stage's model, data and optimizer; with `resume`, continues the run in
     /// `config.run.out` from its saved state.
@@ -76,6 +83,7 @@ public final class Trainer {
         faultDiverge = fault.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
         faultNonFinite = ProcessInfo.processInfo.environment["USO_FAULT_NONFINITE"].flatMap { Int($0) }
         faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
+        faultStopInSave = ProcessInfo.processInfo.environment["USO_FAULT_STOP_IN_SAVE"].flatMap { Int($0) }
 
         // Data.
         let dataPath = config.data.path.isEmpty ? "data/\(descriptor.defaultSet)" : config.data.path
@@ -112,20 +120,37 @@ public final class Trainer {
         sync = GradientSync(communicator: trainers, store: program.store, strategy: config.sync.strategy, exchanges: exchangeGradients,
                             bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.milestone(of:))
 
-        // Where to start.
+        // Where to start: step 0, or the newest complete checkpoint (never a partial one).
         var cursor = DataCursor()
+        let folder = CheckpointFolder(run: runFolder)
+        checkpoints = folder
+        if trainers.rank == 0 {
+            let removed = folder.removeIncomplete()
+            if !removed.isEmpty && !quiet { print("uso train: removed what interrupted saves left in \(folder.root): \(removed.joined(separator: ", "))") }
+        }
+        try trainers.barrier()
+        if !resume, let last = folder.latest() {
+            throw TrainingError("\(runFolder) already holds a run (its checkpoint \(CheckpointFolder.name(step: last))): continue it with "
+                                + "uso train --resume \(runFolder), or set run.out to another folder; nothing was changed")
+        }
         if resume {
-            guard let state = try RunState.load(run: runFolder) else {
-                throw TrainingError("--resume \(runFolder): no saved state (state/state.json); nothing to resume")
+            guard let latest = folder.latest() else {
+                throw TrainingError("--resume \(runFolder): no complete checkpoint in \(folder.root) (none with a DONE marker); nothing to resume")
             }
+            let path = folder.path(step: latest)
+            let (state, metadata) = try Checkpoint.read(path)
             guard state.stage == stage.rawValue else {
-                throw TrainingError("--resume \(runFolder): the saved run is stage \(state.stage), the config says \(stage.rawValue)")
+                throw TrainingError("--resume \(path): a checkpoint of stage \(state.stage); the config says stage \(stage.rawValue)")
             }
-            try InitialWeights.loadResumed(RunState.weights(runFolder), into: program.registries)
-            try state.loadOptimizer(run: runFolder, into: optimizer)
+            guard state.preset == preset.rawValue else {
+                throw TrainingError("--resume \(path): a checkpoint of preset \(state.preset); the config says preset \(preset.rawValue)")
+            }
+            try Checkpoint.load(path, metadata: metadata, into: optimizer)
+            optimizer.step = state.adamStep
             step = state.step
             cursor = state.cursor
-            scheduleSteps = state.scheduleSteps ?? config.run.steps
+            scheduleSteps = state.scheduleSteps
+            resumedFrom = path
             guard step < config.run.steps else {
                 throw TrainingError("--resume \(runFolder): the run is at step \(step) already; give --steps above \(step) to train on")
             }
@@ -143,7 +168,8 @@ public final class Trainer {
         if trainers.rank == 0 {
             try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: true)
             metrics = try MetricsWriter(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl"), totalSteps: config.run.steps,
-                                        label: stage.rawValue, append: resume, style: quiet ? .none : progress)
+                                        label: stage.rawValue, append: resume, continuingAt: resume ? step : nil,
+                                        style: quiet ? .none : progress)
             if !quiet {
                 print("uso train: stage \(stage.rawValue), preset \(preset.rawValue), \(trainers.size) trainer(s), global batch \(config.data.globalBatch), "
                       + "\(program.store.trainableCount) trainable parameters in \(sync.buckets.count) bucket(s), "
@@ -268,9 +294,9 @@ public final class Trainer {
             if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.exchanges { try checkReplicas() }
             let cursor = plan.advance(batch.cursor)
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
-                if isCoordinator {
-                    try RunState(step: step, cursor: cursor, adamStep: optimizer.step, stage: config.run.stage.rawValue,
-                                 trainers: communicator.size, scheduleSteps: schedule.total).save(run: runFolder, registries: program.registries, optimizer: optimizer)
+                try saveCheckpoint(cursor: cursor)
+                if step == config.run.steps && isCoordinator {
+                    for r in program.registries { try ModelWeights.saveAll(r, to: (runFolder as NSString).appendingPathComponent("weights")) }
                 }
             }
             // Fault injection for tests: USO_FAULT_STOP_AFTER=N ends the job after step N as a crash would (past its last save).
@@ -279,6 +305,32 @@ public final class Trainer {
         loader.stop()
         try rewardClient?.finish()
         return history
+    }
+
+    /// Saves `RUN/checkpoints/step_<step>/`: the coordinator writes the files (each synced),
+    /// every trainer passes a barrier, then the coordinator writes DONE, names it in `latest`
+    /// and prunes to `run.keep_last` plus every `run.keep_every`-th.
+    func saveCheckpoint(cursor: DataCursor) throws {
+        let path = checkpoints.path(step: step)
+        if isCoordinator {
+            let reward = (program as? DiffusionProgram)?.reward
+            let state = CheckpointState(step: step, cursor: cursor, seed: config.run.seed, adamStep: optimizer.step,
+                                        scheduleSteps: schedule.total, nextLR: schedule.rate(at: step),
+                                        rewardMode: config.reward.mode.rawValue, rewardStartStep: config.reward.startStep,
+                                        rewardWeightNow: Double(reward?.lambda(step: step) ?? 0), stage: config.run.stage.rawValue,
+                                        preset: config.run.preset.rawValue, trainers: communicator.size,
+                                        rewardRanks: config.cluster.rewardRanks, worldSize: communicator.size + config.cluster.rewardRanks,
+                                        placement: config.cluster.placement.rawValue, configText: provenance.configText,
+                                        overrides: provenance.overrides)
+            try Checkpoint.write(state, optimizer: optimizer, to: path)
+            if faultStopInSave == step { throw TrainingError("USO_FAULT_STOP_IN_SAVE: stopping inside the save of step \(step), before DONE (fault injection)") }
+        }
+        try communicator.barrier()   // every trainer's files synced (sharded state: each writes its own)
+        if isCoordinator {
+            try Checkpoint.markDone(path)
+            try checkpoints.setLatest(step)
+            checkpoints.prune(keepLast: config.run.keepLast, keepEvery: config.run.keepEvery)
+        }
     }
 
     /// Fault injection for tests: with USO_FAULT_DIVERGE=TRAINER:STEP in the environment,

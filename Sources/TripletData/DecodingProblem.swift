@@ -27,7 +27,7 @@ public struct DecodingProblem: CustomStringConvertible, Sendable {
         case .dataCorrupted(let c):
             path = render(c.codingPath)
             let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            problem = underlying ?? c.debugDescription
+            problem = (path.isEmpty ? "" : "is wrong: ") + (underlying ?? c.debugDescription)
         @unknown default:
             path = ""; problem = "\(error)"
         }

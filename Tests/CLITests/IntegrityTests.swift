@@ -95,12 +95,13 @@ struct IntegrityTests {
         failsNaming(try train(try config(dir, "n", stage: "uso", data: "\(data)/triplets", initWeights: nan)),
                     ["\(nan)/base.safetensors", tensor, "holds nan at element 3"], "NaN weight")
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/n/metrics.jsonl"))
-        // Resume with a weight file gone: named, never the init copy instead.
+        // Resume with the checkpoint's tensors gone: named, never the init copy instead.
         let run = try train(try config(dir, "r", stage: "uso", data: "\(data)/triplets", initWeights: weights))
         try #require(run.exitCode == 0, "\(run.transcript)")
-        try FileManager.default.removeItem(atPath: "\(dir.path)/r/weights/dit_lora.safetensors")
+        let tensors = "\(dir.path)/r/checkpoints/step_00000002/trainable.safetensors"
+        try FileManager.default.removeItem(atPath: tensors)
         failsNaming(try MPIRun.runWithoutMPI(uso, ["train", "--resume", "\(dir.path)/r", "--steps", "3", "--progress", "none"]),
-                    ["--resume \(dir.path)/r/weights holds no dit_lora.safetensors"], "resume without the LoRA")
+                    [tensors], "resume without the trained tensors")
     }
 
     @Test func aNonFiniteGradientSkipsTheStepAndNamesTheTensor() throws {

@@ -117,6 +117,7 @@ struct TrainRunTests {
             return out
         }
         let a = try byStep("\(dir.path)/straight"), b = try byStep("\(dir.path)/crashed")
+        #expect(try metrics("\(dir.path)/crashed").map { $0["step"] as! Int } == Array(0..<8), "every step logged once after the resume")
         #expect(a.count == 8 && b.count == 8)
         var rewarded = 0
         for s in 0..<8 {

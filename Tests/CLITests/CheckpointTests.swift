@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import USOTestSupport
+
+/// Step-numbered checkpoints: the layout (tensors, optimizer, state, metadata with a
+/// checksum per tensor, DONE), `latest`, retention of the last K plus every M-th; an
+/// interrupted save leaves the previous checkpoint as `latest`, is removed at the next start,
+/// and the resume from the previous one is bit-exact with no duplicated metrics line; a
+/// flipped byte is refused naming the file and tensor; a fresh start never overwrites a run.
+@Suite(.serialized)
+struct CheckpointTests {
+    let uso = MPIRun.executable("uso")
+
+    func synth(_ dir: TemporaryDirectory) throws -> String {
+        let out = "\(dir.path)/data"
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", out, "--resolution", "32", "--triplets", "16",
+                                                  "--pairs", "48", "--style-images", "8", "--shard-size", "16"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+        return "\(out)/pairs"
+    }
+
+    func config(_ dir: TemporaryDirectory, _ name: String, data: String, steps: Int = 6) throws -> String {
+        try dir.write("\(name).toml", """
+            [run]
+            stage = "base"
+            preset = "tiny"
+            out = "\(dir.path)/\(name)"
+            steps = \(steps)
+            init_weights = "random"
+            save_every = 2
+            keep_last = 2
+            keep_every = 4
+            [data]
+            path = "\(data)"
+            global_batch = 4
+            [optim]
+            lr = 2e-3
+            schedule = "cosine"
+            """)
+    }
+
+    func steps(_ run: String) throws -> [Int] {
+        try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["step"] as! Int
+        }
+    }
+
+    func listing(_ run: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(run)/checkpoints")) ?? []).sorted()
+    }
+
+    @Test func layoutRetentionAndAnOutsideReader() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let job = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "run", data: data), "--progress", "none"])
+        try #require(job.exitCode == 0, "\(job.transcript)")
+        let run = "\(dir.path)/run"
+        // Saved at 2, 4, 6; the last 2 kept (4, 6) and every 4th (4): step 2 pruned.
+        #expect(listing(run) == ["latest", "step_00000004", "step_00000006"], "\(listing(run))")
+        #expect(try String(contentsOfFile: "\(run)/checkpoints/latest", encoding: .utf8) == "step_00000006\n")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(run)/checkpoints/step_00000006").sorted()
+        #expect(files == ["DONE", "metadata.json", "optimizer.safetensors", "state.json", "trainable.safetensors"], "\(files)")
+        // The safetensors package reads every tensor and its CRC-32 is the metadata's.
+        let check = try Python.run("""
+            import json, sys, zlib
+            from safetensors.numpy import load_file
+            folder = sys.argv[1]
+            meta = json.load(open(folder + "/metadata.json"))
+            state = json.load(open(folder + "/state.json"))
+            files = {}
+            for t in meta["tensors"]:
+                f = files.setdefault(t["file"], load_file(folder + "/" + t["file"]))
+                a = f[t["name"]]
+                assert list(a.shape) == t["shape"], t["name"]
+                (shard,) = t["shards"]
+                assert "%08x" % zlib.crc32(a.astype("<f4").tobytes()) == shard["crc32"], t["name"]
+            assert state["step"] == 6 and state["stage"] == "base" and state["trainers"] == 2 and state["schedule_steps"] == 6
+            assert "save_every = 2" in state["config_text"]
+            print(len(meta["tensors"]))
+            """, ["\(run)/checkpoints/step_00000006"])
+        #expect(check.exitCode == 0 && (Int(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 30, "\(check.transcript)")
+        // A fresh start into the same folder is refused; nothing changes.
+        let again = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "run", data: data), "--progress", "none"])
+        #expect(again.exitCode != 0 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), "\(again.transcript)")
+        #expect(try steps(run) == [0, 1, 2, 3, 4, 5])
+    }
+
+    @Test func anInterruptedSaveIsNeverLoadedAndTheResumeIsBitExact() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let straight = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "straight", data: data), "--progress", "none"])
+        try #require(straight.exitCode == 0, "\(straight.transcript)")
+        // Killed inside the save of step 4 (its files written, no DONE): latest stays step 2.
+        let cut = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "cut", data: data), "--progress", "none"],
+                                 environment: ["USO_FAULT_STOP_IN_SAVE": "4"])
+        #expect(cut.exitCode != 0 && cut.stderr.contains("inside the save of step 4"), "\(cut.transcript)")
+        let run = "\(dir.path)/cut"
+        #expect(listing(run) == ["latest", "step_00000002", "step_00000004"])
+        #expect(try String(contentsOfFile: "\(run)/checkpoints/latest", encoding: .utf8) == "step_00000002\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(run)/checkpoints/step_00000004/DONE"))
+        let resumed = try MPIRun.run(np: 2, uso, ["train", "--resume", run, "--progress", "none"])
+        #expect(resumed.exitCode == 0, "\(resumed.transcript)")
+        #expect(resumed.stdout.contains("removed what interrupted saves left") && resumed.stdout.contains("step_00000004")
+                && resumed.stdout.contains("resuming at step 2"), "\(resumed.transcript)")
+        #expect(try steps(run) == [0, 1, 2, 3, 4, 5], "every step logged once")
+        for f in ["base.safetensors"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/straight/weights/\(f)"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(run)/weights/\(f)"))
+            #expect(a == b, "\(f) differs from the uninterrupted run's")
+        }
+        for f in ["trainable.safetensors", "optimizer.safetensors"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/straight/checkpoints/step_00000006/\(f)"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(run)/checkpoints/step_00000006/\(f)"))
+            #expect(a == b, "\(f) of step 6 differs from the uninterrupted run's")
+        }
+        // One flipped byte in the newest checkpoint's tensors: the resume names file and tensor.
+        let tensors = "\(run)/checkpoints/step_00000006/trainable.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: tensors))
+        bytes[bytes.count - 3] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: tensors))
+        let refused = try MPIRun.run(np: 2, uso, ["train", "--resume", run, "--steps", "8", "--progress", "none"])
+        #expect(refused.exitCode != 0 && refused.stderr.contains(tensors) && refused.stderr.contains("checksum mismatch"), "\(refused.transcript)")
+    }
+}
