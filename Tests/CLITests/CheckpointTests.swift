@@ -80,6 +80,9 @@ struct CheckpointTests {
             print(len(meta["tensors"]))
             """, ["\(run)/checkpoints/step_00000006"])
         #expect(check.exitCode == 0 && (Int(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 30, "\(check.transcript)")
+        let inspect = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/step_00000006"])
+        #expect(inspect.exitCode == 0 && inspect.stdout.contains("stage base, preset tiny, step 6")
+                && inspect.stdout.contains("2 trainer(s)") && inspect.stdout.contains("checksums: all"), "\(inspect.transcript)")
         // A fresh start into the same folder is refused; nothing changes.
         let again = try MPIRun.run(np: 2, uso, ["train", "--config", try config(dir, "run", data: data), "--progress", "none"])
         #expect(again.exitCode != 0 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), "\(again.transcript)")
@@ -100,6 +103,11 @@ struct CheckpointTests {
         #expect(listing(run) == ["latest", "step_00000002", "step_00000004"])
         #expect(try String(contentsOfFile: "\(run)/checkpoints/latest", encoding: .utf8) == "step_00000002\n")
         #expect(!FileManager.default.fileExists(atPath: "\(run)/checkpoints/step_00000004/DONE"))
+        let list = try MPIRun.runWithoutMPI(uso, ["ckpt", "list", run])
+        #expect(list.exitCode == 0 && list.stdout.contains("step_00000002") && list.stdout.contains("complete, latest")
+                && list.stdout.contains("step_00000004") && list.stdout.contains("INCOMPLETE"), "\(list.transcript)")
+        let partial = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/step_00000004"])
+        #expect(partial.exitCode != 0 && partial.stderr.contains("has no DONE marker"), "\(partial.transcript)")
         let resumed = try MPIRun.run(np: 2, uso, ["train", "--resume", run, "--progress", "none"])
         #expect(resumed.exitCode == 0, "\(resumed.transcript)")
         #expect(resumed.stdout.contains("removed what interrupted saves left") && resumed.stdout.contains("step_00000004")
@@ -120,6 +128,8 @@ struct CheckpointTests {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: tensors))
         bytes[bytes.count - 3] ^= 0x10
         try bytes.write(to: URL(fileURLWithPath: tensors))
+        let inspect = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/step_00000006"])
+        #expect(inspect.exitCode != 0 && inspect.stderr.contains(tensors) && inspect.stderr.contains("checksum mismatch"), "\(inspect.transcript)")
         let refused = try MPIRun.run(np: 2, uso, ["train", "--resume", run, "--steps", "8", "--progress", "none"])
         #expect(refused.exitCode != 0 && refused.stderr.contains(tensors) && refused.stderr.contains("checksum mismatch"), "\(refused.transcript)")
     }
