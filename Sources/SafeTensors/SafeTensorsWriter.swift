@@ -56,8 +56,10 @@ public enum SafeTensorsWriter {
         }
     }
 
-    /// Writes `items` in the given order (names must be unique) with `metadata`.
-    public static func write(_ items: [Item], metadata: [String: String] = [:], to path: String) throws(SafeTensorsError) {
+    /// Writes `items` in the given order (names must be unique) with `metadata`, each stored
+    /// as `dtype` (F16 and BF16 rounded to nearest, ties to even; NaN stays NaN).
+    public static func write(_ items: [Item], metadata: [String: String] = [:], dtype: SafeTensorsDType = .f32,
+                             to path: String) throws(SafeTensorsError) {
         var seen = Set<String>()
         var header: [(String, String)] = []
         var offset = 0
@@ -69,9 +71,9 @@ public enum SafeTensorsWriter {
             guard item.shape.reduce(1, *) == item.count else {
                 throw SafeTensorsError(path: path, tensor: item.name, "shape \(item.shape) does not hold its \(item.count) values")
             }
-            let bytes = item.count * 4
+            let bytes = item.count * dtype.size
             let shape = item.shape.map(String.init).joined(separator: ",")
-            header.append((item.name, "{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"))
+            header.append((item.name, "{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"))
             offset += bytes
         }
         var json = "{"
@@ -109,14 +111,34 @@ public enum SafeTensorsWriter {
         headerStorage.copyBytes(from: headerBytes)
         try put(UnsafeRawPointer(headerStorage.baseAddress!), headerBytes.count)
         for item in items where item.count > 0 {
-            // Little-endian Float32 is the machine's own layout here (x86_64, arm64).
-            try item.withElements { (p) throws(SafeTensorsError) in try put(UnsafeRawPointer(p.baseAddress!), p.count * 4) }
+            // Little-endian is the machine's own layout here (x86_64, arm64).
+            try item.withElements { (p) throws(SafeTensorsError) in
+                switch dtype {
+                case .f32: try put(UnsafeRawPointer(p.baseAddress!), p.count * 4)
+                case .f16, .bf16:
+                    let half = p.map { dtype == .f16 ? Self.float16Bits($0) : Self.bfloat16Bits($0) }
+                    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: half.count * 2, alignment: 2)
+                    defer { raw.deallocate() }
+                    half.withUnsafeBytes { raw.copyMemory(from: $0) }
+                    try put(UnsafeRawPointer(raw.baseAddress!), raw.count)
+                }
+            }
         }
         guard fsync(fd) == 0 else { throw SafeTensorsError(path: path, "fsync failed: \(String(cString: strerror(errno)))") }
         guard rename(temporary, path) == 0 else {
             throw SafeTensorsError(path: path, "cannot rename \(temporary) into place: \(String(cString: strerror(errno)))")
         }
         ok = true
+    }
+
+    /// IEEE half precision, rounded to nearest even (Swift's conversion).
+    static func float16Bits(_ x: Float) -> UInt16 { Float16(x).bitPattern }
+
+    /// bfloat16: the upper 16 bits of the float, rounded to nearest even; NaN kept quiet.
+    static func bfloat16Bits(_ x: Float) -> UInt16 {
+        if x.isNaN { return 0x7FC0 }
+        let bits = x.bitPattern
+        return UInt16((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16)
     }
 
     static func jsonString(_ s: String) -> String {
