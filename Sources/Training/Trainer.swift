@@ -151,6 +151,10 @@ public final class Trainer {
             cursor = state.cursor
             scheduleSteps = state.scheduleSteps
             resumedFrom = path
+            if state.trainers != trainers.size && trainers.rank == 0 && !quiet {
+                print("uso train: \(path) was written by \(state.trainers) trainer(s), resuming at \(trainers.size): the global sample order "
+                      + "and every sample's randomness are the plan's and the sample's, so the run continues unchanged")
+            }
             guard step < config.run.steps else {
                 throw TrainingError("--resume \(runFolder): the run is at step \(step) already; give --steps above \(step) to train on")
             }
