@@ -25,10 +25,17 @@ struct SaveKillTests {
             export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
             mpirun -np 2 --oversubscribe --timeout 60 -x OPENBLAS_NUM_THREADS "$uso" train --config "$cfg" --progress none >"$log" 2>&1 &
             mp=$!
-            sleep "$delay"
-            for pid in $(pgrep -P "$mp"); do
-                if tr '\\0' '\\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then kill -9 "$pid"; echo "killed rank $victim (pid $pid)"; fi
+            # The victim's pid, once mpirun has started it (up to 20 s on a loaded machine); the delay counts from then.
+            target=""
+            for _ in $(seq 200); do
+                for pid in $(pgrep -P "$mp"); do
+                    if tr '\\0' '\\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim"; then target="$pid"; fi
+                done
+                [ -n "$target" ] && break
+                sleep 0.1
             done
+            sleep "$delay"
+            if [ -n "$target" ] && kill -9 "$target" 2>/dev/null; then echo "killed rank $victim (pid $target)"; fi
             wait "$mp"
             echo "mpirun exit $?"
             """)
