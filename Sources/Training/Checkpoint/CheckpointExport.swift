@@ -17,18 +17,13 @@ public enum CheckpointExport {
         let registry: ParameterRegistry
         if state.stage == "csd" { registry = CSDModel(config: preset.config).registry } else { registry = try USOModel(config: preset.config).registry }
         var groups: [ParameterGroup: [SafeTensorsWriter.Item]] = [:]
-        let tensors = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(Checkpoint.trainableFile))
+        var reader = CheckpointTensors(folder: folder)
         for e in metadata.tensors where e.file == Checkpoint.trainableFile {
             guard let p = registry.parameter(named: e.name) else {
                 throw CheckpointError(folder, "\(e.name) is not a tensor of preset \(preset.rawValue)'s model")
             }
             guard p.shape == e.shape else { throw CheckpointError(folder, "\(e.name): shape \(e.shape), preset \(preset.rawValue)'s is \(p.shape)") }
-            let values = try tensors.read(e.name)
-            let crc = values.withUnsafeBufferPointer { checksum($0) }
-            guard let shard = e.shards.first, crc == shard.crc32 else {
-                throw CheckpointError(tensors.path, "\(e.name): checksum mismatch: the data gives crc32 \(crc), the metadata records \(e.shards.first?.crc32 ?? "none")")
-            }
-            groups[p.group, default: []].append(.init(name: e.name, shape: e.shape, values: values))
+            groups[p.group, default: []].append(.init(name: e.name, shape: e.shape, values: try reader.values(e)))
         }
         guard !groups.isEmpty else { throw CheckpointError(folder, "holds no trained tensors") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

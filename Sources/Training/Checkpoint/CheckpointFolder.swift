@@ -42,17 +42,10 @@ public struct CheckpointFolder: Sendable {
     /// The complete checkpoints' steps, ascending.
     public func completeSteps() -> [Int] { allSteps().filter(isComplete(step:)) }
 
-    /// The newest complete checkpoint: the one `latest` names when it is complete, else the
-    /// newest with DONE (a crash between DONE and the rename of `latest`); nil when none is.
-    public func latest() -> Int? {
-        let file = (root as NSString).appendingPathComponent(Self.latestFile)
-        if let text = try? String(contentsOfFile: file, encoding: .utf8),
-           let step = Self.step(ofName: text.trimmingCharacters(in: .whitespacesAndNewlines)), isComplete(step: step),
-           step >= (completeSteps().last ?? step) {
-            return step
-        }
-        return completeSteps().last
-    }
+    /// The newest complete checkpoint, or nil when none is. It is the one `latest` names,
+    /// except after a crash between a DONE and the rename of `latest`, when `latest` still
+    /// names the one before: DONE is what makes a checkpoint, `latest` is for readers.
+    public func latest() -> Int? { completeSteps().last }
 
     /// Names `step` in `latest` (a temporary file renamed over it, the folder synced).
     public func setLatest(_ step: Int) throws {

@@ -81,13 +81,7 @@ extension Checkpoint {
     /// nothing is changed unless all of it matches.
     public static func load(_ folder: String, metadata: CheckpointMetadata, into optimizer: AdamW) throws {
         let byName = Dictionary(metadata.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var files: [String: SafeTensorsFile] = [:]
-        func file(_ name: String) throws -> SafeTensorsFile {
-            if let f = files[name] { return f }
-            let f = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(name))
-            files[name] = f
-            return f
-        }
+        var reader = CheckpointTensors(folder: folder)
         var staged: [(UnsafeMutableBufferPointer<Float>, [Float], AnyObject)] = []
         var offset = 0
         for p in optimizer.store.trainable {
@@ -101,16 +95,7 @@ extension Checkpoint {
                 guard e.shape == p.shape else {
                     throw CheckpointError(folder, "\(name): shape \(e.shape) in the checkpoint, the model's is \(p.shape) (another preset?)")
                 }
-                let values = try file(e.file).read(name)
-                let crc = values.withUnsafeBufferPointer { checksum($0) }
-                guard let shard = e.shards.first, e.shards.count == 1, shard.lower == 0, shard.upper == p.count else {
-                    throw CheckpointError(folder, "\(name): shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(p.count)")
-                }
-                guard crc == shard.crc32 else {
-                    throw CheckpointError((folder as NSString).appendingPathComponent(e.file),
-                                          "\(name): checksum mismatch: the data gives crc32 \(crc), the metadata records \(shard.crc32)")
-                }
-                staged.append((target, values, owner))
+                staged.append((target, try reader.values(e), owner))
             }
             offset += p.count
         }
@@ -119,5 +104,43 @@ extension Checkpoint {
                 values.withUnsafeBufferPointer { v in if let s = v.baseAddress { target.baseAddress?.update(from: s, count: v.count) } }
             }
         }
+    }
+}
+
+/// Reads a checkpoint's tensors, each checked against its metadata entry: the element count
+/// of its shape, shards that cover it exactly, and every shard's CRC-32 (a mismatch names the
+/// file, the tensor and the elements). Loading, inspection and export all read through it.
+struct CheckpointTensors {
+    let folder: String
+    private var files: [String: SafeTensorsFile] = [:]
+
+    init(folder: String) { self.folder = folder }
+
+    mutating func values(_ e: CheckpointMetadata.Entry) throws -> [Float] {
+        let path = (folder as NSString).appendingPathComponent(e.file)
+        let file: SafeTensorsFile
+        if let f = files[e.file] { file = f } else {
+            file = try SafeTensorsFile(path: path)
+            files[e.file] = file
+        }
+        let values = try file.read(e.name)
+        let count = e.shape.reduce(1, *)
+        guard values.count == count else { throw CheckpointError(path, "\(e.name): \(values.count) elements, the metadata's shape \(e.shape)") }
+        var next = 0
+        for s in e.shards.sorted(by: { $0.lower < $1.lower }) {
+            guard s.lower == next, s.upper > s.lower, s.upper <= count else {
+                throw CheckpointError(folder, "\(e.name): shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(count)")
+            }
+            let crc = values[s.lower..<s.upper].withUnsafeBufferPointer { checksum($0) }
+            guard crc == s.crc32 else {
+                throw CheckpointError(path, "\(e.name): checksum mismatch in elements \(s.lower)..<\(s.upper): the data gives crc32 \(crc), "
+                                      + "the metadata records \(s.crc32)")
+            }
+            next = s.upper
+        }
+        guard next == count || count == 0 else {
+            throw CheckpointError(folder, "\(e.name): shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(count)")
+        }
+        return values
     }
 }

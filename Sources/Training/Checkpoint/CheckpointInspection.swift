@@ -26,27 +26,9 @@ public enum CheckpointInspection {
     /// against the metadata's checksum; throws naming the file and tensor of a mismatch.
     public static func inspect(_ folder: String) throws -> [String] {
         let (state, metadata) = try Checkpoint.read(folder)
-        var files: [String: SafeTensorsFile] = [:]
+        var reader = CheckpointTensors(folder: folder)
         var elements = 0
-        for e in metadata.tensors {
-            let file: SafeTensorsFile
-            if let f = files[e.file] { file = f } else {
-                file = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(e.file))
-                files[e.file] = file
-            }
-            let values = try file.read(e.name)
-            guard values.count == e.shape.reduce(1, *) else {
-                throw CheckpointError((folder as NSString).appendingPathComponent(e.file), "\(e.name): \(values.count) elements, the metadata's shape \(e.shape)")
-            }
-            for s in e.shards {
-                let crc = values[s.lower..<s.upper].withUnsafeBufferPointer { checksum($0) }
-                guard crc == s.crc32 else {
-                    throw CheckpointError((folder as NSString).appendingPathComponent(e.file),
-                                          "\(e.name): checksum mismatch in elements \(s.lower)..<\(s.upper): the data gives crc32 \(crc), the metadata records \(s.crc32)")
-                }
-            }
-            elements += values.count
-        }
+        for e in metadata.tensors { elements += try reader.values(e).count }
         let trainable = metadata.tensors.filter { $0.file == Checkpoint.trainableFile }
         return [
             "\(folder): stage \(state.stage), preset \(state.preset), step \(state.step) (epoch \(state.cursor.epoch), step \(state.cursor.step) of it), seed \(state.seed)",
