@@ -15,6 +15,7 @@ public struct RunSection: Sendable, Equatable {
     public var checksumEvery: Int = 50
     public var keepLast: Int = 2
     public var keepEvery: Int = 0
+    public var saveInBackground: Bool = true
 
     public init() {}
 
@@ -39,10 +40,12 @@ public struct RunSection: Sendable, Equatable {
         "Complete checkpoints kept, newest first (at least 2: the newest may still be writing when a crash comes).")
     public static let keepEveryKey = ConfigKey<Int>.integer("run.keep_every", default: 0, in: 0...Int(Int32.max),
         "Also keep every checkpoint whose step is a multiple of this (0: only the last run.keep_last).")
+    public static let saveInBackgroundKey = ConfigKey<Bool>.boolean("run.save_in_background", default: true,
+        "Write checkpoints on a helper thread: the step that saves blocks only to copy the state in memory (the trainable weights and AdamW's moments, held until written), and the checkpoint gets its DONE at a later step once every trainer's files are synced. false writes in the foreground and needs no copy.")
     public static let checksumEveryKey = ConfigKey<Int>.integer("run.checksum_every", default: 50, in: 0...Int(Int32.max),
         "Steps between checks that every trainer holds the same trainable weights (0: never).")
 
-    public static let keys: [ConfigKeySpec] = [stageKey.spec, presetKey.spec, outKey.spec, seedKey.spec, stepsKey.spec, initWeightsKey.spec, logEveryKey.spec, saveEveryKey.spec, checksumEveryKey.spec, keepLastKey.spec, keepEveryKey.spec]
+    public static let keys: [ConfigKeySpec] = [stageKey.spec, presetKey.spec, outKey.spec, seedKey.spec, stepsKey.spec, initWeightsKey.spec, logEveryKey.spec, saveEveryKey.spec, checksumEveryKey.spec, keepLastKey.spec, keepEveryKey.spec, saveInBackgroundKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         stage = try r.read(Self.stageKey)
@@ -56,6 +59,7 @@ public struct RunSection: Sendable, Equatable {
         checksumEvery = try r.read(Self.checksumEveryKey)
         keepLast = try r.read(Self.keepLastKey)
         keepEvery = try r.read(Self.keepEveryKey)
+        saveInBackground = try r.read(Self.saveInBackgroundKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }
@@ -121,6 +125,7 @@ public struct OptimSection: Sendable, Equatable {
     public var warmupSteps: Int = 0
     public var schedule: LRSchedule = .constant
     public var minLR: Double = 0.0
+    public var shardState: Bool = false
 
     public init() {}
 
@@ -143,8 +148,10 @@ public struct OptimSection: Sendable, Equatable {
         "After warm-up: constant, or cosine decay to min_lr at the last step.")
     public static let minLRKey = ConfigKey<Double>.number("optim.min_lr", default: 0.0, in: 0...10,
         "The cosine schedule's final rate.")
+    public static let shardStateKey = ConfigKey<Bool>.boolean("optim.shard_state", default: false,
+        "ZeRO-1: each trainer owns a contiguous slice of the flat trainable vector and keeps AdamW's moments for it alone (optimizer memory per trainer falls by the trainer count); gradients are reduce-scattered and the updated weights allgathered instead of allreduced. Checkpoints then hold one optimizer shard per trainer.")
 
-    public static let keys: [ConfigKeySpec] = [lrKey.spec, beta1Key.spec, beta2Key.spec, epsKey.spec, weightDecayKey.spec, gradClipKey.spec, warmupStepsKey.spec, scheduleKey.spec, minLRKey.spec]
+    public static let keys: [ConfigKeySpec] = [lrKey.spec, beta1Key.spec, beta2Key.spec, epsKey.spec, weightDecayKey.spec, gradClipKey.spec, warmupStepsKey.spec, scheduleKey.spec, minLRKey.spec, shardStateKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         lr = try r.read(Self.lrKey)
@@ -156,6 +163,7 @@ public struct OptimSection: Sendable, Equatable {
         warmupSteps = try r.read(Self.warmupStepsKey)
         schedule = try r.read(Self.scheduleKey)
         minLR = try r.read(Self.minLRKey)
+        shardState = try r.read(Self.shardStateKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }

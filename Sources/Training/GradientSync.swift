@@ -13,6 +13,12 @@ import USOModel
 /// milestone so MPI makes progress while backward runs. `afterBackward` starts the same
 /// buckets after the backward; `single` reduces everything in one call. Reward ranks are
 /// never in `communicator`.
+///
+/// With a `partition` (ZeRO-1, `optim.shard_state`), each bucket is reduce-scattered instead:
+/// this trainer receives the summed gradients of its part of the bucket into
+/// `ownedGradients` (its slice of the flat vector, contiguous across buckets), and after the
+/// optimizer has updated its slice, `gatherWeights` allgathers the updated weights bucket by
+/// bucket, each bucket's gather in flight while the next is updated.
 public final class GradientSync {
     public let communicator: Communicator
     public let strategy: SyncStrategy
@@ -31,11 +37,29 @@ public final class GradientSync {
     private var requests: [Request] = []
     /// Seconds the last `finish` waited for allreduces to complete (the exposed sync time).
     public private(set) var lastExposedSeconds = 0.0
+    /// ZeRO-1: how the flat vector is split among the trainers, this trainer's elements, and
+    /// their summed gradients once `finish` returns (nil when every trainer reduces everything).
+    public let partition: StatePartition?
+    public let owned: Range<Int>
+    public let ownedGradients: TensorStorage?
+    /// Seconds the last `gatherWeights` waited for its allgathers once every bucket was updated.
+    public private(set) var lastGatherSeconds = 0.0
 
     /// `milestone(p)`: the backward milestone at which p's gradient is final.
+    /// `shardState`: ZeRO-1 (with more than one trainer and the exchange on).
     public init(communicator: Communicator, store: ParameterStore, strategy: SyncStrategy, exchanges: Bool = true, bucketBytes: Int,
-                milestone: (Parameter) -> Int) {
+                shardState: Bool = false, milestone: (Parameter) -> Int) {
         self.communicator = communicator
+        if shardState && exchanges && communicator.size > 1 {
+            let partition = StatePartition(total: store.trainableCount, parts: communicator.size)
+            self.partition = partition
+            owned = partition.range(of: communicator.rank)
+            ownedGradients = TensorStorage(count: owned.count)
+        } else {
+            partition = nil
+            owned = 0..<store.trainableCount
+            ownedGradients = nil
+        }
         self.strategy = strategy
         self.exchanges = exchanges
         storage = store.gradients
@@ -86,8 +110,18 @@ public final class GradientSync {
 
     private func start(_ k: Int) throws {
         let r = buckets[k]
-        requests.append(try communicator.iallreduce(unsafeInPlace: UnsafeMutableBufferPointer(start: storage.base + r.lowerBound, count: r.count),
-                                                    op: .sum, keepingAlive: storage))
+        if let partition, let ownedGradients {
+            // This trainer's part of bucket k lands at its place in the owned slice.
+            let mine = r.clamped(to: owned)
+            let at = mine.isEmpty ? 0 : mine.lowerBound - owned.lowerBound
+            requests.append(try communicator.ireduceScatter(UnsafeBufferPointer(start: storage.base + r.lowerBound, count: r.count),
+                                                            into: UnsafeMutableBufferPointer(start: ownedGradients.base + at, count: mine.count),
+                                                            counts: partition.counts(in: r), op: .sum,
+                                                            keepingAlive: KeptAlive(storage, ownedGradients)))
+        } else {
+            requests.append(try communicator.iallreduce(unsafeInPlace: UnsafeMutableBufferPointer(start: storage.base + r.lowerBound, count: r.count),
+                                                        op: .sum, keepingAlive: storage))
+        }
     }
 
     /// After the backward: starts what has not started and waits for everything.
@@ -102,4 +136,45 @@ public final class GradientSync {
         }
         lastExposedSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
     }
+}
+
+extension GradientSync {
+    /// ZeRO-1, after `finish`: updates this trainer's slice bucket by bucket with `update`
+    /// (given the flat span to update), writes the updated weights into the flat gradient
+    /// storage at their place and starts that bucket's allgather, so the gathers run while
+    /// later buckets are updated; then copies every gathered weight into its parameter. The
+    /// gradient storage holds weights afterwards (it is zeroed at the next step's start).
+    public func gatherWeights(store: ParameterStore, offsets: [Int], update: (Range<Int>) -> Void) throws {
+        guard let partition else {
+            update(owned)
+            return
+        }
+        var gathers: [Request] = []
+        for r in buckets {
+            let mine = r.clamped(to: owned)
+            update(mine)
+            for (i, p) in store.trainable.enumerated() {
+                let piece = (offsets[i]..<(offsets[i] + p.count)).clamped(to: mine)
+                guard !piece.isEmpty else { continue }
+                withExtendedLifetime(p.value) {
+                    (storage.base + piece.lowerBound).update(from: p.data + (piece.lowerBound - offsets[i]), count: piece.count)
+                }
+            }
+            gathers.append(try communicator.iallgather(unsafeInPlace: UnsafeMutableBufferPointer(start: storage.base + r.lowerBound, count: r.count),
+                                                       counts: partition.counts(in: r), keepingAlive: storage))
+            for g in gathers where !g.isComplete { try g.test() }
+        }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try Request.waitAll(gathers)
+        lastGatherSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        for (i, p) in store.trainable.enumerated() {
+            withExtendedLifetime(p.value) { p.data.update(from: storage.base + offsets[i], count: p.count) }
+        }
+    }
+}
+
+/// Keeps two objects alive for as long as a request needs their memory.
+final class KeptAlive {
+    let first: AnyObject, second: AnyObject
+    init(_ first: AnyObject, _ second: AnyObject) { self.first = first; self.second = second }
 }

@@ -22,6 +22,9 @@ public struct StepMetrics: Codable, Sendable {
     public var rewardMisses: Int = 0
     /// Each trainer's peak resident memory in bytes, in trainer order: on the run's last step only.
     public var peakResidentBytes: [Int]?
+    /// Each trainer's AdamW state (both moments) in bytes, in trainer order: on the run's last
+    /// step only (under ZeRO-1 about 1 / trainers of the whole).
+    public var optimizerStateBytes: [Int]?
     /// On a skipped step: the first trainable tensor whose gradient held a NaN or infinity.
     public var nonFiniteGradient: String?
 
@@ -36,6 +39,7 @@ public struct StepMetrics: Codable, Sendable {
         case rewardSamples = "reward_samples"
         case rewardMisses = "reward_misses"
         case peakResidentBytes = "peak_resident_bytes"
+        case optimizerStateBytes = "optimizer_state_bytes"
         case nonFiniteGradient = "non_finite_gradient"
     }
 }
@@ -144,6 +148,13 @@ public final class MetricsWriter {
             print(text)
             lastPrinted = m.step
         }
+        fflush(nil)
+    }
+
+    /// A line of news between the progress lines ("checkpoint step_00000100 complete ...").
+    public func note(_ text: String) {
+        if silent { return }
+        print((interactive ? "\r" : "") + "[\(label)] " + text)
         fflush(nil)
     }
 

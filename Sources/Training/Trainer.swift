@@ -46,6 +46,11 @@ public final class Trainer {
     public private(set) var checkpoints: CheckpointFolder
     /// The checkpoint a resume started from.
     public private(set) var resumedFrom: String?
+    /// Writes checkpoints (in the background with `run.save_in_background`).
+    let saver = CheckpointSaver()
+    /// Seconds the last save blocked training to copy the state.
+    public private(set) var lastSaveCopySeconds = 0.0
+    let quiet: Bool
     /// How the run was started (the config file's text and the --set overrides), for its checkpoints.
     public var provenance: (configText: String, overrides: [String]) = ("", [])
 
@@ -57,6 +62,7 @@ public final class Trainer {
                 resume: Bool = false, quiet: Bool = false, progress: MetricsWriter.ProgressStyle = .auto,
                 exchangeGradients: Bool = true) throws {
         self.config = config
+        self.quiet = quiet
         communicator = trainers
         let stage = config.run.stage
         let descriptor = StageDescriptor.of(stage)
@@ -112,13 +118,16 @@ public final class Trainer {
         self.program = program
         tasks = descriptor.tasks
         let o = config.optim
+        let sync = GradientSync(communicator: trainers, store: program.store, strategy: config.sync.strategy, exchanges: exchangeGradients,
+                                bucketBytes: Int(config.sync.bucketMiB * 1_048_576), shardState: o.shardState, milestone: program.milestone(of:))
+        self.sync = sync
+        // ZeRO-1: the optimizer owns this trainer's slice and reads its reduced gradients.
         optimizer = AdamW(store: program.store, hyper: .init(beta1: Float(o.beta1), beta2: Float(o.beta2), eps: Float(o.eps),
-                                                            weightDecay: Float(o.weightDecay)))
+                                                            weightDecay: Float(o.weightDecay)),
+                          owned: sync.owned, gradients: sync.ownedGradients)
         // The schedule's length is planned once, when the run starts: a resume with another
         // --steps moves where training stops, never the learning rates of the steps before.
         var scheduleSteps = config.run.steps
-        sync = GradientSync(communicator: trainers, store: program.store, strategy: config.sync.strategy, exchanges: exchangeGradients,
-                            bucketBytes: Int(config.sync.bucketMiB * 1_048_576), milestone: program.milestone(of:))
 
         // Where to start: step 0, or the newest complete checkpoint (never a partial one).
         var cursor = DataCursor()
@@ -177,6 +186,7 @@ public final class Trainer {
             if !quiet {
                 print("uso train: stage \(stage.rawValue), preset \(preset.rawValue), \(trainers.size) trainer(s), global batch \(config.data.globalBatch), "
                       + "\(program.store.trainableCount) trainable parameters in \(sync.buckets.count) bucket(s), "
+                + "AdamW state \(megabytes(optimizer.stateBytes)) per trainer" + (sync.partition != nil ? " (sharded over \(trainers.size) trainers), " : ", ")
                       + "\(index.count) samples (\(plan.stepsPerEpoch) steps per epoch) from \(manifestPath)"
                       + (resume ? "; resuming at step \(step)" : ""))
                 if resume && o.schedule == .cosine && scheduleSteps != config.run.steps {
@@ -250,24 +260,34 @@ public final class Trainer {
             let rewardCount = Int(totals.rewardCount), misses = Int(totals.misses)
             let totalLoss = totals.totalLoss, count = totals.samples
 
-            // The same gradients on every trainer now: the same checks and the same update.
+            // The same reduced gradients on every trainer now (or, ZeRO-1, each trainer's slice
+            // of them): the same checks and the same update.
             let t0 = now()
-            let finite = ElementwiseKernels.allFinite(optimizer.store.gradients.count, optimizer.store.gradients.base) && totalLoss.isFinite
+            var firstBad = optimizer.firstNonFiniteGradient().map(Int64.init) ?? Int64.max
+            var squares = optimizer.localSumOfSquares()
+            if sync.partition != nil {
+                firstBad = try communicator.allreduce(firstBad, op: .min)
+                squares = try communicator.allreduce(squares, op: .sum)
+            }
+            let finite = firstBad == Int64.max && totalLoss.isFinite
             let lr = schedule.rate(at: step)
             var norm = 0.0
             if finite {
-                norm = optimizer.clip(maxNorm: config.optim.gradClip)
-                optimizer.update(lr: lr)
+                norm = squares.squareRoot()
+                optimizer.clip(norm: norm, maxNorm: config.optim.gradClip)
+                optimizer.beginUpdate()
+                try sync.gatherWeights(store: optimizer.store, offsets: optimizer.offsets) { span in optimizer.update(lr: lr, span: span) }
             }
             times.optimizer = seconds(since: t0)
             // A skipped step says why: the loss, and the first trainable tensor whose gradient is not finite.
-            let nonFinite = finite ? nil : optimizer.store.trainable.first { p in
-                p.grad.map { g in withExtendedLifetime(g) { !ElementwiseKernels.allFinite(g.count, g.data) } } ?? false
-            }?.name
-            // The slowest trainer's time in each part of the step, and its whole step last.
-            var worst = times.flattened + [seconds(since: stepStart)]
+            let nonFinite = firstBad == Int64.max ? nil : optimizer.offsets.lastIndex { $0 <= Int(firstBad) }.map { optimizer.store.trainable[$0].name }
+            // The slowest trainer's time in each part of the step, and its whole step last;
+            // then whether any trainer is still writing the checkpoint in flight.
+            var worst = times.flattened + [seconds(since: stepStart), saver.status(rank: communicator.rank)]
             try communicator.allreduce(inPlace: &worst, op: .max)
+            let saveStatus = worst.removeLast()
             let stepSeconds = worst.removeLast()
+            if let done = try saver.settle(saveStatus, rank: communicator.rank) { try complete(done) }
             var byTask: [String: Double] = [:], samplesByTask: [String: Int] = [:]
             for (k, t) in tasks.enumerated() where totals.lossCount[k] > 0 {
                 byTask[t] = totals.lossSum[k] / totals.lossCount[k]
@@ -283,6 +303,7 @@ public final class Trainer {
             if step + 1 == config.run.steps {
                 // Once per run: every trainer's peak resident memory, on the last line.
                 m.peakResidentBytes = try communicator.allgather([Int64(ProcessMemory.peakResidentBytes())]).map { Int($0[0]) }
+                m.optimizerStateBytes = try communicator.allgather([Int64(optimizer.stateBytes)]).map { Int($0[0]) }
             }
             history.append(m)
             if !finite && isCoordinator {
@@ -298,42 +319,62 @@ public final class Trainer {
             if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.exchanges { try checkReplicas() }
             let cursor = plan.advance(batch.cursor)
             if step == config.run.steps || (config.run.saveEvery > 0 && step % config.run.saveEvery == 0) {
-                try saveCheckpoint(cursor: cursor)
+                try saveCheckpoint(cursor: cursor, background: config.run.saveInBackground && step < config.run.steps)
                 if step == config.run.steps && isCoordinator {
                     for r in program.registries { try ModelWeights.saveAll(r, to: (runFolder as NSString).appendingPathComponent("weights")) }
                 }
             }
             // Fault injection for tests: USO_FAULT_STOP_AFTER=N ends the job after step N as a crash would (past its last save).
-            if faultStopAfter == step { throw TrainingError("USO_FAULT_STOP_AFTER: stopping after step \(step) (fault injection)") }
+            if faultStopAfter == step {
+                if let done = try saver.finish(communicator) { try complete(done) }
+                try communicator.barrier()   // the coordinator's DONE is on disk before any rank stops
+                throw TrainingError("USO_FAULT_STOP_AFTER: stopping after step \(step) (fault injection)")
+            }
         }
+        if let done = try saver.finish(communicator) { try complete(done) }
         loader.stop()
         try rewardClient?.finish()
         return history
     }
 
-    /// Saves `RUN/checkpoints/step_<step>/`: the coordinator writes the files (each synced),
-    /// every trainer passes a barrier, then the coordinator writes DONE, names it in `latest`
-    /// and prunes to `run.keep_last` plus every `run.keep_every`-th.
-    func saveCheckpoint(cursor: DataCursor) throws {
+    /// Saves `RUN/checkpoints/step_<step>/`: every trainer copies its part of the state (the
+    /// coordinator the weights and state.json, each trainer its optimizer shard under ZeRO-1)
+    /// and writes it, in the background or at once; once every trainer's files are synced
+    /// (`CheckpointSaver`), the coordinator completes it (`complete`). A save still in flight
+    /// is finished first.
+    func saveCheckpoint(cursor: DataCursor, background: Bool) throws {
+        if let done = try saver.finish(communicator) { try complete(done) }
         let path = checkpoints.path(step: step)
+        var state: CheckpointState? = nil
         if isCoordinator {
             let reward = (program as? DiffusionProgram)?.reward
-            let state = CheckpointState(step: step, cursor: cursor, seed: config.run.seed, adamStep: optimizer.step,
-                                        scheduleSteps: schedule.total, nextLR: schedule.rate(at: step),
-                                        rewardMode: config.reward.mode.rawValue, rewardStartStep: config.reward.startStep,
-                                        rewardWeightNow: Double(reward?.lambda(step: step) ?? 0), stage: config.run.stage.rawValue,
-                                        preset: config.run.preset.rawValue, trainers: communicator.size,
-                                        rewardRanks: config.cluster.rewardRanks, worldSize: communicator.size + config.cluster.rewardRanks,
-                                        placement: config.cluster.placement.rawValue, configText: provenance.configText,
-                                        overrides: provenance.overrides)
-            try Checkpoint.write(state, optimizer: optimizer, to: path)
-            if faultStopInSave == step { throw TrainingError("USO_FAULT_STOP_IN_SAVE: stopping inside the save of step \(step), before DONE (fault injection)") }
+            state = CheckpointState(step: step, cursor: cursor, seed: config.run.seed, adamStep: optimizer.step,
+                                    scheduleSteps: schedule.total, nextLR: schedule.rate(at: step),
+                                    rewardMode: config.reward.mode.rawValue, rewardStartStep: config.reward.startStep,
+                                    rewardWeightNow: Double(reward?.lambda(step: step) ?? 0), stage: config.run.stage.rawValue,
+                                    preset: config.run.preset.rawValue, trainers: communicator.size,
+                                    rewardRanks: config.cluster.rewardRanks, worldSize: communicator.size + config.cluster.rewardRanks,
+                                    placement: config.cluster.placement.rawValue, configText: provenance.configText,
+                                    overrides: provenance.overrides, optimizerShards: sync.partition?.parts ?? 1)
         }
-        try communicator.barrier()   // every trainer's files synced (sharded state: each writes its own)
-        if isCoordinator {
-            try Checkpoint.markDone(path)
-            try checkpoints.setLatest(step)
-            checkpoints.prune(keepLast: config.run.keepLast, keepEvery: config.run.keepEvery)
+        let t0 = now()
+        let part = CheckpointPart(trainer: communicator.rank, state: state, optimizer: optimizer)
+        lastSaveCopySeconds = seconds(since: t0)
+        try saver.start(part, step: step, folder: path, background: background)
+        if !background, let done = try saver.finish(communicator) { try complete(done) }
+    }
+
+    /// Every trainer has its part of `save` on disk: the coordinator merges the metadata,
+    /// writes DONE, names it in `latest` and prunes to `run.keep_last` plus every `run.keep_every`-th.
+    func complete(_ save: CheckpointSaver.Pending) throws {
+        guard isCoordinator else { return }
+        if faultStopInSave == save.step { throw TrainingError("USO_FAULT_STOP_IN_SAVE: stopping inside the save of step \(save.step), before DONE (fault injection)") }
+        try Checkpoint.complete(save.folder, writers: sync.partition == nil ? [0] : Array(0..<communicator.size))
+        try checkpoints.setLatest(save.step)
+        checkpoints.prune(keepLast: config.run.keepLast, keepEvery: config.run.keepEvery)
+        if !quiet {
+            metrics?.note("checkpoint \(CheckpointFolder.name(step: save.step)) complete: \(megabytes(save.bytes)) from the coordinator, "
+                          + String(format: "%.2f s from its start (the step blocked %.3f s to copy the state)", saver.lastSeconds, lastSaveCopySeconds))
         }
     }
 
@@ -349,8 +390,11 @@ public final class Trainer {
     /// trainer's last trainable tensor gets a NaN gradient at that step, after the sync (as an
     /// overflow in the backward would leave it): the step must be skipped and say where.
     func injectNonFiniteGradientForTests() {
-        guard faultNonFinite == step, let g = optimizer.store.trainable.last?.grad else { return }
-        withExtendedLifetime(g) { g.data[g.count / 2] = .nan }
+        guard faultNonFinite == step, let last = optimizer.store.trainable.last else { return }
+        // The reduced gradient's element, wherever it lives (ZeRO-1: on the trainer owning it).
+        let flat = optimizer.offsets[optimizer.offsets.count - 1] + last.count / 2
+        guard optimizer.owned.contains(flat) else { return }
+        withExtendedLifetime(optimizer.gradients) { optimizer.gradients.base[flat - optimizer.owned.lowerBound] = .nan }
     }
 
     /// Compares the trainable weights' sum and sum of squares across trainers, bit for bit;
@@ -372,3 +416,6 @@ public final class Trainer {
         }
     }
 }
+
+/// "12.3 MB".
+func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }

@@ -66,7 +66,8 @@ struct ModelCommandTests {
                      "weights/projector.safetensors"] {
             let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/a/\(file)"))
             let b = try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/b/\(file)"))
-            #expect(a == b, "\(file) differs between two release dumps")
+            let same = a == b   // a Bool: #expect(a == b) on Data renders every byte when it fails
+            #expect(same, "\(file) differs between two release dumps")
         }
         let fixture = FakeHosts.repositoryRoot.appendingPathComponent("Tests/USOModelTests/Fixtures/tiny/reference.safetensors").path
         let check = try Python.run("""

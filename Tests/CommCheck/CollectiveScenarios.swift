@@ -30,6 +30,57 @@ enum CollectiveScenarios {
         allreduces(h, Int32.self)
         allreduces(h, Int64.self)
         gathers(h)
+        partitioned(h)
+    }
+
+    /// Reduce-scatter and allgather of parts (ZeRO-1's collectives): uneven parts, a rank
+    /// with an empty part, one element, and a long odd buffer.
+    static func partitioned(_ h: Harness) {
+        let world = h.world, n = world.size
+        let layouts: [(String, [Int])] = [
+            ("even", Array(repeating: 5, count: n)),
+            ("uneven", (0..<n).map { 2 * $0 + 1 }),
+            ("empty-first", (0..<n).map { $0 == 0 ? 0 : 3 + $0 }),
+            ("one", (0..<n).map { $0 == n - 1 ? 1 : 0 }),
+            ("long", (0..<n).map { 65537 / n + ($0 < 65537 % n ? 1 : 0) }),
+        ]
+        for (label, counts) in layouts {
+            let total = counts.reduce(0, +), lower = counts[..<world.rank].reduce(0, +)
+            h.scenario("reduce-scatter.float32.\(label)") {
+                let send: [Float] = patternArray(world.rank, count: total)
+                let receive = SharedBuffer<Float>(count: counts[world.rank])
+                try send.withUnsafeBufferPointer { s in
+                    let r = try world.ireduceScatter(s, into: receive.unsafeMutableBufferPointer,
+                                                     counts: counts, op: .sum, keepingAlive: receive)
+                    _ = try r.wait()
+                }
+                let want: [Float] = expectedReduction(.sum, ranks: n, count: total)
+                return firstMismatch(receive.toArray(), Array(want[lower..<lower + counts[world.rank]]), "my part")
+            }
+            h.scenario("allgather-parts.float64.\(label)") {
+                let buffer = SharedBuffer<Double>(count: total, repeating: -1)
+                buffer.assign(patternArray(world.rank, count: counts[world.rank]), at: lower)
+                let r = try world.iallgather(unsafeInPlace: buffer.unsafeMutableBufferPointer, counts: counts,
+                                             keepingAlive: buffer)
+                _ = try r.wait()
+                var want: [Double] = []
+                for (rank, c) in counts.enumerated() { want += patternArray(rank, count: c, Double.self) }
+                return firstMismatch(buffer.toArray(), want, "gathered parts")
+            }
+        }
+        h.scenario("reduce-scatter.error.parts-mismatch") {
+            let send = [Float](repeating: 1, count: 4)
+            let receive = SharedBuffer<Float>(count: 1)
+            do {
+                _ = try send.withUnsafeBufferPointer { s in
+                    try world.ireduceScatter(s, into: receive.unsafeMutableBufferPointer,
+                                             counts: Array(repeating: 1, count: n + 1), op: .sum, keepingAlive: receive)
+                }
+                return "accepted \(n + 1) parts for \(n) ranks"
+            } catch let e as CommError {
+                return "\(e)".contains("\(n + 1) part counts for \(n) ranks") ? nil : "unclear error: \(e)"
+            }
+        }
     }
 
     static func broadcasts<T: Patterned>(_ h: Harness, _ type: T.Type) {

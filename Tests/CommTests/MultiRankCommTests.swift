@@ -19,6 +19,8 @@ struct MultiRankCommTests {
             "nonblocking.ibarrier.test", "nonblocking.test-before-send", "nonblocking.waitany", "probe.envelope-without-receiving",
             "deadline.irecv.then-late-match", "deadline.waitany",
             "error.invalid-rank.returned", "error.truncation.returned", "error.count-beyond-int32",
+            "reduce-scatter.float32.uneven", "reduce-scatter.float32.empty-first", "reduce-scatter.float32.long",
+            "allgather-parts.float64.one", "allgather-parts.float64.long", "reduce-scatter.error.parts-mismatch",
             "split.parity", "split.undefined-color",
             "layout.reward0.tail", "layout.reward\(n - 1).tail", "layout.reward\(n - 1).spread",
             "layout.error.reward-1", "layout.error.reward\(n)", "layout.error.reward\(n + 1)",

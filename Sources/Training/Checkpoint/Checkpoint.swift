@@ -8,8 +8,9 @@ import USOModel
 /// One checkpoint, `RUN/checkpoints/step_N/`:
 ///
 /// - `trainable.safetensors`: every trainable tensor, whole (FLUX/USO key names);
-/// - `optimizer.safetensors`: AdamW's moments `m.<name>`, `v.<name>` (whole: one trainer
-///   owns them all until the state is sharded);
+/// - `optimizer.safetensors`: AdamW's moments `m.<name>`, `v.<name>`, whole; or, with
+///   ZeRO-1 (`optim.shard_state`), `optimizer.trainer_RR.safetensors` per trainer, holding
+///   the pieces of the moments in its slice of the flat vector (see `CheckpointPart`);
 /// - `state.json` (`CheckpointState`): step, data cursor, seed, AdamW's step, the schedule's
 ///   planned length and the rate of the next step, the reward's state, the stage and preset,
 ///   the world layout, the config file's text and every `--set` override;
@@ -51,6 +52,8 @@ public struct CheckpointState: Codable, Sendable, Equatable {
     /// The config file's text and the `--set` overrides given when the run started.
     public var configText: String
     public var overrides: [String]
+    /// How many trainers' shards hold AdamW's moments (1 or absent: one whole file).
+    public var optimizerShards: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case format, step, cursor, seed, stage, preset, trainers, placement, overrides
@@ -64,6 +67,7 @@ public struct CheckpointState: Codable, Sendable, Equatable {
         case rewardRanks = "reward_ranks"
         case worldSize = "world_size"
         case configText = "config_text"
+        case optimizerShards = "optimizer_shards"
     }
 }
 
@@ -76,6 +80,9 @@ public struct CheckpointMetadata: Codable, Sendable, Equatable {
         public var upper: Int
         /// CRC-32 (zlib's) of the shard's float32 little-endian bytes, 8 hex digits.
         public var crc32: String
+        /// The file holding the shard (as a 1-D tensor of the entry's name), when it is not
+        /// the entry's own file holding the whole tensor.
+        public var file: String? = nil
     }
 
     public struct Entry: Codable, Sendable, Equatable {

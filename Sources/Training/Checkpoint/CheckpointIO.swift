@@ -13,39 +13,11 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Checkpoint {
-    /// Writes the trainable tensors, the optimizer state, state.json and metadata.json of
-    /// `state` into `folder` (created), each file to a temporary name, synced and renamed;
-    /// no DONE (the caller writes it once every trainer is done).
+    /// Writes a whole checkpoint of a single process (`optimizer` owning every element) into
+    /// `folder`, DONE included: `CheckpointPart` and `complete` in one call.
     public static func write(_ state: CheckpointState, optimizer: AdamW, to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var weights: [SafeTensorsWriter.Item] = [], moments: [SafeTensorsWriter.Item] = []
-        var entries: [CheckpointMetadata.Entry] = []
-        var offset = 0
-        for p in optimizer.store.trainable {
-            let value: Tensor = p.value
-            let m = UnsafeBufferPointer(start: optimizer.m.base + offset, count: p.count)
-            let v = UnsafeBufferPointer(start: optimizer.v.base + offset, count: p.count)
-            weights.append(.init(name: p.name, shape: p.shape, data: UnsafeBufferPointer(value.buffer), owner: value.storage))
-            moments.append(.init(name: "m." + p.name, shape: p.shape, data: m, owner: optimizer.m))
-            moments.append(.init(name: "v." + p.name, shape: p.shape, data: v, owner: optimizer.v))
-            let whole = { (crc: String) in [CheckpointMetadata.Shard(trainer: 0, lower: 0, upper: p.count, crc32: crc)] }
-            withExtendedLifetime(value) {
-                entries.append(.init(name: p.name, file: trainableFile, shape: p.shape, shards: whole(checksum(UnsafeBufferPointer(value.buffer)))))
-            }
-            withExtendedLifetime(optimizer) {
-                entries.append(.init(name: "m." + p.name, file: optimizerFile, shape: p.shape, shards: whole(checksum(m))))
-                entries.append(.init(name: "v." + p.name, file: optimizerFile, shape: p.shape, shards: whole(checksum(v))))
-            }
-            offset += p.count
-        }
-        let facts = ["stage": state.stage, "step": String(state.step), "format": "pt"]
-        try SafeTensorsWriter.write(weights, metadata: facts, to: (folder as NSString).appendingPathComponent(trainableFile))
-        try SafeTensorsWriter.write(moments, metadata: facts.merging(["adam_step": String(state.adamStep)]) { a, _ in a },
-                                    to: (folder as NSString).appendingPathComponent(optimizerFile))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(state), to: (folder as NSString).appendingPathComponent(stateFile))
-        try AtomicFile.write(try encoder.encode(CheckpointMetadata(tensors: entries)), to: (folder as NSString).appendingPathComponent(metadataFile))
+        try CheckpointPart(trainer: 0, state: state, optimizer: optimizer).write(to: folder)
+        try complete(folder, writers: [0])
     }
 
     /// Writes DONE into `folder` (synced, the folder too): the checkpoint is complete.
@@ -78,30 +50,40 @@ extension Checkpoint {
 
     /// Loads the trainable tensors and the optimizer moments of the checkpoint in `folder`
     /// into `optimizer`'s store, every tensor's shape and CRC-32 checked against the metadata;
-    /// nothing is changed unless all of it matches.
+    /// nothing is changed unless all of it matches. The moments may come whole or in any
+    /// trainers' shards and go to whichever slice `optimizer` owns: a resume at another world
+    /// size or with sharding switched reads the same state.
     public static func load(_ folder: String, metadata: CheckpointMetadata, into optimizer: AdamW) throws {
         let byName = Dictionary(metadata.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var reader = CheckpointTensors(folder: folder)
-        var staged: [(UnsafeMutableBufferPointer<Float>, [Float], AnyObject)] = []
-        var offset = 0
-        for p in optimizer.store.trainable {
-            let targets: [(String, UnsafeMutableBufferPointer<Float>, AnyObject)] = [
-                (p.name, p.value.buffer, p.value.storage),
-                ("m." + p.name, UnsafeMutableBufferPointer(start: optimizer.m.base + offset, count: p.count), optimizer.m),
-                ("v." + p.name, UnsafeMutableBufferPointer(start: optimizer.v.base + offset, count: p.count), optimizer.v),
+        // (target, values, the values' first element to copy, owner)
+        var staged: [(UnsafeMutableBufferPointer<Float>, [Float], Int, AnyObject)] = []
+        let names = Set(optimizer.store.trainable.map(\.name))
+        if let stray = metadata.tensors.first(where: { $0.file == trainableFile && !names.contains($0.name) }) {
+            throw CheckpointError(folder, "\(stray.name): trained in the checkpoint but not by this stage's model (another stage or model?)")
+        }
+        for (i, p) in optimizer.store.trainable.enumerated() {
+            let offset = optimizer.offsets[i]
+            let piece = (offset..<(offset + p.count)).clamped(to: optimizer.owned)
+            let at = piece.isEmpty ? 0 : piece.lowerBound - optimizer.owned.lowerBound
+            let targets: [(String, UnsafeMutableBufferPointer<Float>, Int, AnyObject)] = [
+                (p.name, p.value.buffer, 0, p.value.storage),
+                ("m." + p.name, UnsafeMutableBufferPointer(start: optimizer.m.base + at, count: piece.count), piece.lowerBound - offset, optimizer.m),
+                ("v." + p.name, UnsafeMutableBufferPointer(start: optimizer.v.base + at, count: piece.count), piece.lowerBound - offset, optimizer.v),
             ]
-            for (name, target, owner) in targets {
+            for (name, target, first, owner) in targets {
                 guard let e = byName[name] else { throw CheckpointError(folder, "\(name): not in the checkpoint (another stage or model?)") }
                 guard e.shape == p.shape else {
                     throw CheckpointError(folder, "\(name): shape \(e.shape) in the checkpoint, the model's is \(p.shape) (another preset?)")
                 }
-                staged.append((target, try reader.values(e), owner))
+                staged.append((target, try reader.values(e), first, owner))
             }
-            offset += p.count
         }
-        for (target, values, owner) in staged {
+        for (target, values, first, owner) in staged {
             withExtendedLifetime(owner) {
-                values.withUnsafeBufferPointer { v in if let s = v.baseAddress { target.baseAddress?.update(from: s, count: v.count) } }
+                values.withUnsafeBufferPointer { v in
+                    if let s = v.baseAddress, target.count > 0 { target.baseAddress?.update(from: s + first, count: target.count) }
+                }
             }
         }
     }
@@ -116,31 +98,42 @@ struct CheckpointTensors {
 
     init(folder: String) { self.folder = folder }
 
+    private mutating func file(_ name: String) throws -> SafeTensorsFile {
+        if let f = files[name] { return f }
+        let f = try SafeTensorsFile(path: (folder as NSString).appendingPathComponent(name))
+        files[name] = f
+        return f
+    }
+
+    /// The whole tensor of entry `e`, assembled from its shards (each read from its file and
+    /// checked) in element order.
     mutating func values(_ e: CheckpointMetadata.Entry) throws -> [Float] {
-        let path = (folder as NSString).appendingPathComponent(e.file)
-        let file: SafeTensorsFile
-        if let f = files[e.file] { file = f } else {
-            file = try SafeTensorsFile(path: path)
-            files[e.file] = file
-        }
-        let values = try file.read(e.name)
         let count = e.shape.reduce(1, *)
-        guard values.count == count else { throw CheckpointError(path, "\(e.name): \(values.count) elements, the metadata's shape \(e.shape)") }
+        let shards = e.shards.sorted(by: { $0.lower < $1.lower })
+        let covering = { "shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(count)" }
+        var values = [Float](repeating: 0, count: count)
         var next = 0
-        for s in e.shards.sorted(by: { $0.lower < $1.lower }) {
-            guard s.lower == next, s.upper > s.lower, s.upper <= count else {
-                throw CheckpointError(folder, "\(e.name): shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(count)")
+        for s in shards {
+            guard s.lower == next, s.upper > s.lower, s.upper <= count else { throw CheckpointError(folder, "\(e.name): " + covering()) }
+            let name = s.file ?? e.file
+            let path = (folder as NSString).appendingPathComponent(name)
+            let f = try file(name)
+            let stored = try f.entry(e.name)
+            guard stored.count == s.upper - s.lower else {
+                throw CheckpointError(path, "\(e.name): \(stored.count) elements, the metadata's " + (s.file == nil ? "shape \(e.shape)" : "shard \(s.lower)..<\(s.upper)"))
             }
-            let crc = values[s.lower..<s.upper].withUnsafeBufferPointer { checksum($0) }
-            guard crc == s.crc32 else {
-                throw CheckpointError(path, "\(e.name): checksum mismatch in elements \(s.lower)..<\(s.upper): the data gives crc32 \(crc), "
-                                      + "the metadata records \(s.crc32)")
+            try values.withUnsafeMutableBufferPointer { b in
+                let part = UnsafeMutableBufferPointer(rebasing: b[s.lower..<s.upper])
+                try f.read(e.name, into: part)
+                let crc = checksum(UnsafeBufferPointer(part))
+                guard crc == s.crc32 else {
+                    throw CheckpointError(path, "\(e.name): checksum mismatch in elements \(s.lower)..<\(s.upper): the data gives crc32 \(crc), "
+                                          + "the metadata records \(s.crc32)")
+                }
             }
             next = s.upper
         }
-        guard next == count || count == 0 else {
-            throw CheckpointError(folder, "\(e.name): shards \(e.shards.map { "\($0.lower)..<\($0.upper)" }) do not cover 0..<\(count)")
-        }
+        guard next == count || count == 0 else { throw CheckpointError(folder, "\(e.name): " + covering()) }
         return values
     }
 }
