@@ -60,75 +60,11 @@ public enum SafeTensorsWriter {
     /// as `dtype` (F16 and BF16 rounded to nearest, ties to even; NaN stays NaN).
     public static func write(_ items: [Item], metadata: [String: String] = [:], dtype: SafeTensorsDType = .f32,
                              to path: String) throws(SafeTensorsError) {
-        var seen = Set<String>()
-        var header: [(String, String)] = []
-        var offset = 0
+        let stream = try SafeTensorsStreamWriter(path: path, tensors: items.map { ($0.name, $0.shape, $0.count) }, metadata: metadata, dtype: dtype)
         for item in items {
-            guard !item.name.isEmpty, item.name != "__metadata__" else {
-                throw SafeTensorsError(path: path, tensor: item.name, "is not a usable tensor name")
-            }
-            guard seen.insert(item.name).inserted else { throw SafeTensorsError(path: path, tensor: item.name, "appears twice") }
-            guard item.shape.reduce(1, *) == item.count else {
-                throw SafeTensorsError(path: path, tensor: item.name, "shape \(item.shape) does not hold its \(item.count) values")
-            }
-            let bytes = item.count * dtype.size
-            let shape = item.shape.map(String.init).joined(separator: ",")
-            header.append((item.name, "{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"))
-            offset += bytes
+            try item.withElements { (p) throws(SafeTensorsError) in try stream.append(item.name, p) }
         }
-        var json = "{"
-        var parts: [String] = []
-        if !metadata.isEmpty {
-            let m = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
-            parts.append("\"__metadata__\":{\(m)}")
-        }
-        parts += header.map { "\(jsonString($0.0)):\($0.1)" }
-        json += parts.joined(separator: ",") + "}"
-        var headerBytes = Array(json.utf8)
-        while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
-
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw SafeTensorsError(path: path, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(temporary) }
-        }
-        func put(_ pointer: UnsafeRawPointer, _ count: Int) throws(SafeTensorsError) {
-            var done = 0
-            while done < count {
-                let n = Foundation.write(fd, pointer + done, count - done)
-                if n <= 0 { throw SafeTensorsError(path: path, "write failed: \(String(cString: strerror(errno)))") }
-                done += n
-            }
-        }
-        var length = UInt64(headerBytes.count).littleEndian
-        try withUnsafeBytes(of: &length) { (p) throws(SafeTensorsError) in try put(p.baseAddress!, 8) }
-        let headerStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: headerBytes.count, alignment: 8)
-        defer { headerStorage.deallocate() }
-        headerStorage.copyBytes(from: headerBytes)
-        try put(UnsafeRawPointer(headerStorage.baseAddress!), headerBytes.count)
-        for item in items where item.count > 0 {
-            // Little-endian is the machine's own layout here (x86_64, arm64).
-            try item.withElements { (p) throws(SafeTensorsError) in
-                switch dtype {
-                case .f32: try put(UnsafeRawPointer(p.baseAddress!), p.count * 4)
-                case .f16, .bf16:
-                    let half = p.map { dtype == .f16 ? Self.float16Bits($0) : Self.bfloat16Bits($0) }
-                    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: half.count * 2, alignment: 2)
-                    defer { raw.deallocate() }
-                    half.withUnsafeBytes { raw.copyMemory(from: $0) }
-                    try put(UnsafeRawPointer(raw.baseAddress!), raw.count)
-                }
-            }
-        }
-        guard fsync(fd) == 0 else { throw SafeTensorsError(path: path, "fsync failed: \(String(cString: strerror(errno)))") }
-        guard rename(temporary, path) == 0 else {
-            throw SafeTensorsError(path: path, "cannot rename \(temporary) into place: \(String(cString: strerror(errno)))")
-        }
-        ok = true
+        try stream.finish()
     }
 
     /// IEEE half precision, rounded to nearest even (Swift's conversion).

@@ -51,6 +51,8 @@ public final class Trainer {
     /// Seconds the last save blocked training to copy the state.
     public private(set) var lastSaveCopySeconds = 0.0
     let quiet: Bool
+    /// The training set's manifest and its CRC-32, for the checkpoints.
+    let dataFacts: (manifest: String, checksum: String)
     /// How the run was started (the config file's text and the --set overrides), for its checkpoints.
     public var provenance: (configText: String, overrides: [String]) = ("", [])
 
@@ -111,6 +113,9 @@ public final class Trainer {
             throw TrainingError("data.global_batch \(config.data.globalBatch) is smaller than the \(trainers.size) trainers: every trainer needs a sample")
         }
         plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
+        var manifestCRC = CRC32()
+        if let bytes = FileManager.default.contents(atPath: manifestPath) { bytes.withUnsafeBytes { manifestCRC.update($0) } }
+        dataFacts = (manifestPath, manifestCRC.hex)
 
         // Model, trainable set and the stage's program.
         let program = try descriptor.makeProgram(config: config, trainers: trainers.size, dataResolution: index.manifest.resolution,
@@ -356,6 +361,8 @@ public final class Trainer {
                                     rewardRanks: config.cluster.rewardRanks, worldSize: communicator.size + config.cluster.rewardRanks,
                                     placement: config.cluster.placement.rawValue, configText: provenance.configText,
                                     overrides: provenance.overrides, optimizerShards: sync.partition?.parts ?? 1)
+            state?.dataManifest = dataFacts.manifest
+            state?.dataChecksum = dataFacts.checksum
         }
         let t0 = now()
         let part = CheckpointPart(trainer: communicator.rank, state: state, optimizer: optimizer)

@@ -70,4 +70,103 @@ struct ExportTests {
         let partial = try MPIRun.runWithoutMPI(uso, ["ckpt", "export", "\(dir.path)/run/checkpoints", "--out", "\(dir.path)/x"])
         #expect(partial.exitCode != 0 && partial.stderr.contains("no DONE marker"), "\(partial.transcript)")
     }
+
+    /// `uso ckpt merge` of a ZeRO-1 checkpoint (2 trainers' shards) gives one file of whole
+    /// tensors and moments, equal to the shards reassembled by numpy; `--average 3` is the mean
+    /// of the last 3 checkpoints' trained tensors (numpy's float64 mean, cast, bit for bit);
+    /// `--fuse` writes the base DiT with W[offset:offset+out] += up @ down for every LoRA
+    /// (numpy from the base weights and the exported LoRA); outputs are never replaced without
+    /// --force and leave no temporary file.
+    @Test func mergeAverageAndFuse() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "16",
+                                                  "--pairs", "16", "--style-images", "8", "--shard-size", "16"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+        let base = try MPIRun.runWithoutMPI(uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
+                                                  "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
+                                                  "--set", "run.init_weights=random", "--set", "run.steps=3", "--set", "data.global_batch=2"])
+        try #require(base.exitCode == 0, "\(base.transcript)")
+        let train = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-uso.toml".repoPath, "--progress", "none",
+                                                "--set", "run.out=\(dir.path)/run", "--set", "data.path=\(dir.path)/data/triplets",
+                                                "--set", "run.init_weights=\(dir.path)/base/weights", "--set", "run.steps=6", "--set", "data.global_batch=2",
+                                                "--set", "run.save_every=2", "--set", "run.keep_last=3", "--set", "optim.shard_state=true",
+                                                "--set", "optim.lr=1e-2"])
+        try #require(train.exitCode == 0, "\(train.transcript)")
+        let ckpts = "\(dir.path)/run/checkpoints"
+        let merged = try MPIRun.runWithoutMPI(uso, ["ckpt", "merge", "\(ckpts)/step_00000006", "--out", "\(dir.path)/merged.safetensors"])
+        #expect(merged.exitCode == 0 && merged.stdout.contains("wrote \(dir.path)/merged.safetensors"), "\(merged.transcript)")
+        let mean = try MPIRun.runWithoutMPI(uso, ["ckpt", "export", "\(ckpts)/step_00000006", "--out", "\(dir.path)/mean", "--average", "3"])
+        #expect(mean.exitCode == 0 && mean.stdout.contains("the mean of steps 2, 4, 6"), "\(mean.transcript)")
+        let fused = try MPIRun.runWithoutMPI(uso, ["ckpt", "export", "\(ckpts)/step_00000006", "--out", "\(dir.path)/fused", "--fuse"])
+        #expect(fused.exitCode == 0 && fused.stdout.contains("dit_fused.safetensors"), "\(fused.transcript)")
+        let check = try Python.run("""
+            import json, sys
+            import numpy as np
+            from safetensors import safe_open
+            from safetensors.numpy import load_file
+            d, ck = sys.argv[1], sys.argv[2]
+            def shards(folder):
+                meta = json.load(open(folder + "/metadata.json"))
+                out, files = {}, {}
+                for t in meta["tensors"]:
+                    parts = [files.setdefault(s.get("file", t["file"]), load_file(folder + "/" + s.get("file", t["file"])))[t["name"]].reshape(-1)
+                             for s in sorted(t["shards"], key=lambda s: s["lower"])]
+                    out[t["name"]] = np.concatenate(parts).reshape(t["shape"])
+                return out
+            # merge: every tensor whole, equal to the reassembled shards; the state in the metadata.
+            whole = shards(ck + "/step_00000006")
+            m = load_file(d + "/merged.safetensors")
+            assert set(m) == set(whole) and any(k.startswith("m.") for k in m) and any(k.startswith("v.") for k in m), sorted(m)[:5]
+            for k in whole: assert m[k].shape == whole[k].shape and np.array_equal(m[k], whole[k]), k
+            with safe_open(d + "/merged.safetensors", "np") as f:
+                state = json.loads(f.metadata()["uso.checkpoint_state"])
+            assert state["step"] == 6 and state["optimizer_shards"] == 2, state
+            # average: the float64 mean of steps 2, 4, 6, cast to float32.
+            steps = [load_file(ck + "/step_%08d/trainable.safetensors" % s) for s in (2, 4, 6)]
+            for name in ["dit_lora.safetensors", "projector.safetensors"]:
+                got = load_file(d + "/mean/" + name)
+                for k, v in got.items():
+                    want = ((steps[0][k].astype(np.float64) + steps[1][k]) + steps[2][k]) / 3
+                    assert np.array_equal(v, want.astype(np.float32)), k
+                    assert not np.array_equal(v, steps[2][k]), k + " moved over the run"
+            # fuse: base + up @ down at each adapter's rows.
+            base = load_file(sys.argv[3] + "/base.safetensors")
+            lora = load_file(d + "/fused/dit_lora.safetensors")
+            got = load_file(d + "/fused/dit_fused.safetensors")
+            assert set(got) == set(base), sorted(set(got) ^ set(base))[:5]
+            hosts = {}
+            for k in lora:
+                if not k.endswith(".down.weight"): continue
+                stem = k[: -len(".down.weight")]
+                block, _, which = stem.partition(".processor.")
+                if block.startswith("double_blocks"):
+                    stream = "img" if which.endswith("1") else "txt"
+                    host, offset = block + "." + stream + ("_attn.qkv.weight" if which.startswith("qkv") else "_attn.proj.weight"), 0
+                else:
+                    host, offset = block + (".linear1.weight" if which.startswith("qkv") else ".linear2.weight"), 0
+                delta = lora[stem + ".up.weight"].astype(np.float64) @ lora[k].astype(np.float64)
+                hosts.setdefault(host, np.zeros(base[host].shape))[offset:offset + delta.shape[0]] += delta
+            assert len(hosts) > 4, hosts.keys()
+            changed = 0
+            for k in base:
+                want = base[k].astype(np.float64) + hosts.get(k, 0)
+                err = np.abs(got[k] - want).max()
+                assert err <= 1e-5 + 1e-5 * np.abs(want).max(), (k, err)
+                changed += int(k in hosts and np.abs(hosts[k]).max() > 1e-6)
+            assert changed == len(hosts), (changed, len(hosts))
+            print("OK", len(m), len(hosts))
+            """, ["\(dir.path)", ckpts, "\(dir.path)/base/weights"])
+        #expect(check.exitCode == 0 && check.stdout.hasPrefix("OK"), "\(check.transcript)")
+        // Refusals: an existing output, too few checkpoints to average, a checkpoint that is not one.
+        let again = try MPIRun.runWithoutMPI(uso, ["ckpt", "merge", "\(ckpts)/step_00000006", "--out", "\(dir.path)/merged.safetensors"])
+        #expect(again.exitCode != 0 && again.stderr.contains("exists; give --force"), "\(again.transcript)")
+        let four = try MPIRun.runWithoutMPI(uso, ["ckpt", "export", "\(ckpts)/step_00000006", "--out", "\(dir.path)/m4", "--average", "4"])
+        #expect(four.exitCode != 0 && four.stderr.contains("only 3 complete checkpoint(s) up to step 6"), "\(four.transcript)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/m4/dit_lora.safetensors"))
+        let notOne = try MPIRun.runWithoutMPI(uso, ["ckpt", "merge", "\(dir.path)/data", "--out", "\(dir.path)/x.safetensors"])
+        #expect(notOne.exitCode != 0 && notOne.stderr.contains("\(dir.path)/data") && notOne.stderr.contains("no DONE marker"), "\(notOne.transcript)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    }
 }

@@ -54,6 +54,18 @@ public struct CheckpointState: Codable, Sendable, Equatable {
     public var overrides: [String]
     /// How many trainers' shards hold AdamW's moments (1 or absent: one whole file).
     public var optimizerShards: Int? = nil
+    /// The training set's manifest and the CRC-32 of its bytes (which name every shard's checksum).
+    public var dataManifest: String? = nil
+    public var dataChecksum: String? = nil
+
+    public init(step: Int, cursor: DataCursor, seed: Int, adamStep: Int, scheduleSteps: Int, nextLR: Double, rewardMode: String,
+                rewardStartStep: Int, rewardWeightNow: Double, stage: String, preset: String, trainers: Int, rewardRanks: Int,
+                worldSize: Int, placement: String, configText: String, overrides: [String], optimizerShards: Int? = nil) {
+        self.step = step; self.cursor = cursor; self.seed = seed; self.adamStep = adamStep; self.scheduleSteps = scheduleSteps
+        self.nextLR = nextLR; self.rewardMode = rewardMode; self.rewardStartStep = rewardStartStep; self.rewardWeightNow = rewardWeightNow
+        self.stage = stage; self.preset = preset; self.trainers = trainers; self.rewardRanks = rewardRanks; self.worldSize = worldSize
+        self.placement = placement; self.configText = configText; self.overrides = overrides; self.optimizerShards = optimizerShards
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, step, cursor, seed, stage, preset, trainers, placement, overrides
@@ -68,6 +80,8 @@ public struct CheckpointState: Codable, Sendable, Equatable {
         case worldSize = "world_size"
         case configText = "config_text"
         case optimizerShards = "optimizer_shards"
+        case dataManifest = "data_manifest"
+        case dataChecksum = "data_checksum"
     }
 }
 

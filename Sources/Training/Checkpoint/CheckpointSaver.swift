@@ -75,11 +75,14 @@ public final class CheckpointSaver: @unchecked Sendable {   // finished and fail
         return p
     }
 
+    /// Blocks until this trainer's part of the save in flight is written (or failed).
+    public func waitForWrite() { group.wait() }
+
     /// Waits for this trainer's write, then learns (one max-allreduce on `communicator`)
     /// whether every trainer's is done: returns the save, now on disk everywhere.
     public func finish(_ communicator: Communicator) throws -> Pending? {
         guard pending != nil else { return nil }
-        group.wait()
+        waitForWrite()
         let reduced = try communicator.allreduce(status(rank: communicator.rank), op: .max)
         return try settle(reduced, rank: communicator.rank)
     }

@@ -26,6 +26,7 @@ public final class Linear {
         precondition(adapter.inFeatures == inFeatures && adapter.outputOffset + adapter.outFeatures <= outFeatures,
                      "LoRA \(adapter.name) does not fit \(weight.name)")
         lora = adapter
+        adapter.host = weight
     }
 
     /// Scratch for the adapter's hidden values; nil without an adapter.

@@ -15,6 +15,9 @@ public final class LoRA {
     public let outputOffset: Int
     public let down: Parameter  // (rank, in)
     public let up: Parameter    // (out, rank)
+    /// The weight of the layer it is attached to (FLUX's key): where `uso ckpt export --fuse`
+    /// merges it, W[offset ..< offset + out, :] += up down.
+    public internal(set) var host: Parameter?
 
     public init(_ registry: ParameterRegistry, _ name: String, in inFeatures: Int, out outFeatures: Int,
                 rank: Int, outputOffset: Int = 0) {
@@ -25,6 +28,7 @@ public final class LoRA {
         self.outputOffset = outputOffset
         down = registry.make("\(name).down.weight", [rank, inFeatures], group: .lora, initializer: .normal(std: 1 / Float(rank)))
         up = registry.make("\(name).up.weight", [outFeatures, rank], group: .lora, initializer: .zeros)
+        registry.adapters.append(self)
     }
 
     /// h (rows, rank) = x down^T; y[:, offset ..< offset+out] += h up^T. `ldy` is y's row stride.

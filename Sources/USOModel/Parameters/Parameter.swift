@@ -67,6 +67,8 @@ public final class Parameter {
 public final class ParameterRegistry {
     public private(set) var parameters: [Parameter] = []
     private var names: Set<String> = []
+    /// Every LoRA adapter made with this registry, in build order (each knows its host layer's weight).
+    public internal(set) var adapters: [LoRA] = []
 
     public init() {}
 
