@@ -212,4 +212,74 @@ struct CheckpointTests {
             TrainEquivalenceTests.expectSame(a, b, "\(first) sharded trainers, resumed at \(then) (sharded: \(shardAfter)), vs \(then) throughout")
         }
     }
+
+    /// A resume into another stage or preset, or a checkpoint whose tensor has another shape
+    /// than the model's, is refused naming the mismatch; nothing is changed.
+    @Test func anotherStagePresetOrShapeIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let job = try MPIRun.run(np: 1, uso, ["train", "--config", try config(dir, "run", data: data, steps: 2), "--progress", "none"])
+        try #require(job.exitCode == 0, "\(job.transcript)")
+        let run = "\(dir.path)/run", ckpt = "\(dir.path)/run/checkpoints/step_00000002"
+        let before = try Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.jsonl"))
+        let stage = try MPIRun.run(np: 1, uso, ["train", "--resume", run, "--steps", "4", "--set", "run.stage=autoencoder",
+                                                "--set", "data.path=\(dir.path)/data/triplets", "--progress", "none"])
+        #expect(stage.exitCode != 0 && stage.stderr.contains("a checkpoint of stage base; the config says stage autoencoder"), "\(stage.transcript)")
+        let preset = try MPIRun.run(np: 1, uso, ["train", "--resume", run, "--steps", "4", "--set", "run.preset=small", "--progress", "none"])
+        #expect(preset.exitCode != 0 && preset.stderr.contains("preset"), "\(preset.transcript)")
+        // A metadata shape that is not the model's (another model's checkpoint).
+        let metaPath = "\(ckpt)/metadata.json"
+        var meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metaPath))) as! [String: Any]
+        var tensors = meta["tensors"] as! [[String: Any]]
+        let k = try #require(tensors.firstIndex { ($0["shape"] as! [Int]).count == 2 })
+        let name = tensors[k]["name"] as! String
+        let shape = tensors[k]["shape"] as! [Int]
+        tensors[k]["shape"] = [shape.reduce(1, *)]
+        meta["tensors"] = tensors
+        try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: metaPath))
+        let shaped = try MPIRun.run(np: 1, uso, ["train", "--resume", run, "--steps", "4", "--progress", "none"])
+        #expect(shaped.exitCode != 0 && shaped.stderr.contains(name) && shaped.stderr.contains("shape [\(shape.reduce(1, *))] in the checkpoint"),
+                "\(shaped.transcript)")
+        let after = try Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.jsonl"))
+        let same = before == after
+        #expect(same, "a refused resume leaves the run's metrics as they were")
+        #expect(listing(run) == ["latest", "step_00000002"])
+    }
+
+    /// A full disk (a 2 MB tmpfs: room for one checkpoint of the tiny base model, not two)
+    /// ends the run naming the file and the reason; the half-written checkpoint is never
+    /// listed as complete or loaded, the one before stays `latest` and verifies.
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root (CI runs as root)"))
+    func aFullDiskIsReportedAndNothingHalfWrittenIsUsed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = try synth(dir)
+        let disk = "\(dir.path)/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = try MPIRun.runWithoutMPI("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk])
+        try #require(mount.exitCode == 0, "\(mount.transcript)")
+        defer { _ = try? MPIRun.runWithoutMPI("/bin/umount", [disk]) }
+        var cfg = try String(contentsOfFile: try config(dir, "run", data: data, steps: 6), encoding: .utf8)
+        cfg = cfg.replacingOccurrences(of: "out = \"\(dir.path)/run\"", with: "out = \"\(disk)/run\"")
+        let path = try dir.write("full.toml", cfg)
+        let job = try MPIRun.run(np: 2, uso, ["train", "--config", path, "--progress", "none"])
+        #expect(job.exitCode != 0 && job.stderr.contains("No space left on device") && job.stderr.contains("\(disk)/run/checkpoints/step_00000004"),
+                "\(job.transcript)")
+        let run = "\(disk)/run"
+        #expect(try String(contentsOfFile: "\(run)/checkpoints/latest", encoding: .utf8) == "step_00000002\n")
+        let list = try MPIRun.runWithoutMPI(uso, ["ckpt", "list", run])
+        #expect(list.exitCode == 0 && list.stdout.contains("complete, latest") && !list.stdout.contains("step_00000004  step        4        0.00 MB  complete"),
+                "\(list.transcript)")
+        #expect(!FileManager.default.fileExists(atPath: "\(run)/checkpoints/step_00000004/DONE"))
+        let inspect = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/step_00000002"])
+        #expect(inspect.exitCode == 0 && inspect.stdout.contains("checksums: all"), "\(inspect.transcript)")
+        let partial = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/step_00000004"])
+        #expect(partial.exitCode != 0 && partial.stderr.contains("no DONE marker"), "\(partial.transcript)")
+        // A merge onto the full disk fails naming the file, and leaves no partial file behind.
+        let merge = try MPIRun.runWithoutMPI(uso, ["ckpt", "merge", "\(run)/checkpoints/step_00000002", "--out", "\(disk)/merged.safetensors"])
+        #expect(merge.exitCode != 0 && merge.stderr.contains("\(disk)/merged.safetensors") && merge.stderr.contains("No space left"), "\(merge.transcript)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: disk).filter { $0.contains("merged") }
+        #expect(left.isEmpty, "\(left)")
+    }
 }
