@@ -9,4 +9,14 @@ public enum ProcessMemory {
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
         return Int(usage.ru_maxrss) * 1024
     }
+
+    /// The high-water mark of this process's own resident memory since its exec, in bytes
+    /// (VmHWM of /proc/self/status; 0 where there is none). Unlike getrusage's ru_maxrss, which
+    /// a process inherits across fork and exec from its parent, this is the program's own.
+    public static func highWaterResidentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        let kib = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kib * 1024
+    }
 }

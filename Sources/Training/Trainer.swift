@@ -365,7 +365,7 @@ public final class Trainer {
             state?.dataChecksum = dataFacts.checksum
         }
         let t0 = now()
-        let part = CheckpointPart(trainer: communicator.rank, state: state, optimizer: optimizer)
+        let part = CheckpointPart(trainer: communicator.rank, state: state, optimizer: optimizer, reusing: saver.spare)
         lastSaveCopySeconds = seconds(since: t0)
         try saver.start(part, step: step, folder: path, background: background)
         if !background, let done = try saver.finish(communicator) { try complete(done) }

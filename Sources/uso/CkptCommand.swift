@@ -1,5 +1,6 @@
 import ArgumentParser
 import SafeTensors
+import TensorCore
 import Training
 
 /// `uso ckpt`: a run's checkpoints.
@@ -66,8 +67,8 @@ struct CkptMergeCommand: ParsableCommand {
 
     func run() throws {
         let r = try CheckpointMerge.merge(folder, to: out, force: force)
-        print(String(format: "uso ckpt merge: wrote %@: %d tensors, %.1f MB (largest tensor %.1f MB)", r.path, r.tensors,
-                     Double(r.bytes) / 1e6, Double(r.largestTensorBytes) / 1e6))
+        print(String(format: "uso ckpt merge: wrote %@: %d tensors, %.1f MB (largest tensor %.1f MB); peak memory %.1f MB", r.path, r.tensors,
+                     Double(r.bytes) / 1e6, Double(r.largestTensorBytes) / 1e6, Double(ProcessMemory.highWaterResidentBytes()) / 1e6))
     }
 }
 

@@ -27,8 +27,10 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
     public let bytes: Int
 
     /// Copies this trainer's share of `optimizer`'s state; `state` is the coordinator's (nil
-    /// on the other trainers, which write only their optimizer shard, if any).
-    public init(trainer: Int, state: CheckpointState?, optimizer: AdamW) {
+    /// on the other trainers, which write only their optimizer shard, if any). `reusing` a
+    /// written part of the same sizes, its memory is copied into instead of new memory (whose
+    /// first touch costs more than the copy).
+    public init(trainer: Int, state: CheckpointState?, optimizer: AdamW, reusing spare: CheckpointPart? = nil) {
         self.trainer = trainer
         self.state = state
         owned = optimizer.owned
@@ -37,8 +39,12 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
             parameters.append((p.name, p.shape, optimizer.offsets[i], p.count))
         }
         self.parameters = parameters
+        func storage(_ old: TensorStorage?, _ count: Int) -> TensorStorage {
+            if let old, old.count == count { return old }
+            return TensorStorage(count: count)
+        }
         if state != nil {
-            let w = TensorStorage(count: optimizer.store.trainableCount)
+            let w = storage(spare?.weights, optimizer.store.trainableCount)
             for (i, p) in optimizer.store.trainable.enumerated() {
                 withExtendedLifetime(p.value) { (w.base + optimizer.offsets[i]).update(from: p.data, count: p.count) }
             }
@@ -50,7 +56,7 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
         momentsFile = optimizer.ownsAll ? Checkpoint.optimizerFile : Checkpoint.optimizerShardFile(trainer: trainer)
         if writesMoments {
             let n = optimizer.owned.count
-            let mc = TensorStorage(count: n), vc = TensorStorage(count: n)
+            let mc = storage(spare?.m, n), vc = storage(spare?.v, n)
             withExtendedLifetime(optimizer) {
                 mc.base.update(from: optimizer.m.base, count: n)
                 vc.base.update(from: optimizer.v.base, count: n)
@@ -64,26 +70,35 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
         bytes = ((weights?.count ?? 0) + (m?.count ?? 0) + (v?.count ?? 0)) * 4
     }
 
+    /// The bytes a part of `optimizer`'s state holds: the weights on the coordinator, the
+    /// moments on the coordinator (whole) or on every trainer (sharded).
+    public static func byteCount(isCoordinator: Bool, optimizer: AdamW) -> Int {
+        (isCoordinator ? optimizer.store.trainableCount * 4 : 0) + (!optimizer.ownsAll || isCoordinator ? optimizer.owned.count * 8 : 0)
+    }
+
     /// Whether this part writes anything (a trainer of an unsharded run writes nothing).
     public var isEmpty: Bool { weights == nil && m == nil }
 
     /// Writes the part's files into `folder` (created), each through a temporary name,
-    /// synced and renamed, its metadata entries last.
+    /// synced and renamed, its metadata entries last. The CRC-32s are computed on a helper
+    /// thread while the files are written.
     public func write(to folder: String) throws {
         guard !isEmpty else { return }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var entries: [CheckpointMetadata.Entry] = []
+        var files: [(name: String, items: [SafeTensorsWriter.Item], metadata: [String: String])] = []
+        let crcs = ChecksumJob()
         let facts = ["stage": state?.stage ?? "", "format": "pt"]
         if let weights, let state {
             var items: [SafeTensorsWriter.Item] = []
             for p in parameters {
                 let values = UnsafeBufferPointer(start: weights.base + p.offset, count: p.count)
                 items.append(.init(name: p.name, shape: p.shape, data: values, owner: weights))
+                crcs.add(values)
                 entries.append(.init(name: p.name, file: Checkpoint.trainableFile, shape: p.shape,
-                                     shards: [.init(trainer: trainer, lower: 0, upper: p.count, crc32: withExtendedLifetime(weights) { checksum(values) })]))
+                                     shards: [.init(trainer: trainer, lower: 0, upper: p.count, crc32: "")]))
             }
-            try SafeTensorsWriter.write(items, metadata: facts.merging(["step": String(state.step)]) { a, _ in a },
-                                        to: (folder as NSString).appendingPathComponent(Checkpoint.trainableFile))
+            files.append((Checkpoint.trainableFile, items, facts.merging(["step": String(state.step)]) { a, _ in a }))
         }
         if let m, let v {
             var items: [SafeTensorsWriter.Item] = []
@@ -96,15 +111,24 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
                     let values = UnsafeBufferPointer(start: storage.base + at, count: piece.count)
                     // Whole moments keep their tensor's shape; a shard's pieces are flat.
                     items.append(.init(name: prefix + p.name, shape: whole ? p.shape : [piece.count], data: values, owner: storage))
-                    let crc = withExtendedLifetime(storage) { checksum(values) }
+                    crcs.add(values)
                     entries.append(.init(name: prefix + p.name, file: Checkpoint.optimizerFile, shape: p.shape,
-                                         shards: [.init(trainer: trainer, lower: inParameter, upper: inParameter + piece.count, crc32: crc,
+                                         shards: [.init(trainer: trainer, lower: inParameter, upper: inParameter + piece.count, crc32: "",
                                                         file: whole ? nil : momentsFile)]))
                 }
             }
-            try SafeTensorsWriter.write(items, metadata: facts.merging(["trainer": String(trainer), "elements": "\(owned.lowerBound)..<\(owned.upperBound)"]) { a, _ in a },
-                                        to: (folder as NSString).appendingPathComponent(momentsFile))
+            files.append((momentsFile, items, facts.merging(["trainer": String(trainer), "elements": "\(owned.lowerBound)..<\(owned.upperBound)"]) { a, _ in a }))
         }
+        // The checksums on a helper thread, the writes here; this part's memory outlives both.
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { withExtendedLifetime(self) { crcs.run() } }
+        var failure: Error?
+        do {
+            for f in files { try SafeTensorsWriter.write(f.items, metadata: f.metadata, to: (folder as NSString).appendingPathComponent(f.name)) }
+        } catch { failure = error }
+        group.wait()
+        if let failure { throw failure }
+        for k in entries.indices { entries[k].shards[0].crc32 = crcs.results[k] }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let state {
@@ -113,6 +137,15 @@ public final class CheckpointPart: @unchecked Sendable {   // immutable once mad
         try AtomicFile.write(try encoder.encode(CheckpointMetadata(tensors: entries)),
                              to: (folder as NSString).appendingPathComponent(Checkpoint.metadataPieceFile(trainer: trainer)))
     }
+}
+
+/// The CRC-32s of a list of buffers, computed in one go on whichever thread runs it (the
+/// buffers' owner keeps them alive meanwhile).
+final class ChecksumJob: @unchecked Sendable {   // filled before `run`, read after it
+    private var buffers: [UnsafeBufferPointer<Float>] = []
+    private(set) var results: [String] = []
+    func add(_ b: UnsafeBufferPointer<Float>) { buffers.append(b) }
+    func run() { results = buffers.map { checksum($0) } }
 }
 
 extension Checkpoint {

@@ -28,6 +28,9 @@ public final class CheckpointSaver: @unchecked Sendable {   // finished and fail
     private let group = DispatchGroup()
     private let queue = DispatchQueue(label: "uso.checkpoint-writer")
     public private(set) var pending: Pending?
+    /// The last part written, whose memory the next save copies into.
+    public private(set) var spare: CheckpointPart?
+    private var inFlight: CheckpointPart?
     /// Seconds the last completed save took from its start to its DONE.
     public private(set) var lastSeconds = 0.0
 
@@ -38,6 +41,8 @@ public final class CheckpointSaver: @unchecked Sendable {   // finished and fail
     public func start(_ part: CheckpointPart, step: Int, folder: String, background: Bool) throws {
         precondition(pending == nil, "a checkpoint save is already in flight")
         pending = Pending(step: step, folder: folder, bytes: part.bytes, started: .now())
+        inFlight = part
+        spare = nil
         lock.withLock { finished = false; failure = nil }
         if background {
             group.enter()
@@ -66,6 +71,8 @@ public final class CheckpointSaver: @unchecked Sendable {   // finished and fail
     public func settle(_ reduced: Double, rank: Int) throws -> Pending? {
         guard let p = pending, reduced != Self.writing else { return nil }
         pending = nil
+        spare = inFlight
+        inFlight = nil
         if reduced >= 2 {
             if let failure = lock.withLock({ failure }) { throw failure }
             throw CheckpointError(p.folder, "trainer \(Int(reduced) - 2) could not write its part of the checkpoint of step \(p.step) (its error says why); "
