@@ -25,6 +25,9 @@ public struct CheckpointBenchmark {
         public let copySeconds: [Double]
         public let saveSeconds: [Double]
         public let plainSeconds: [Double]
+        /// Per rank: AdamW's state bytes, and the process's peak resident memory so far (VmHWM).
+        public let optimizerStateBytes: [Int]
+        public let peakResidentBytes: [Int]
         /// The merge of the last checkpoint: seconds, bytes written, the child's peak RSS, the largest tensor.
         public var mergeSeconds = 0.0
         public var mergeBytes = 0
@@ -98,9 +101,11 @@ public struct CheckpointBenchmark {
                 if world.rank == 0 && !last.isEmpty { try? FileManager.default.removeItem(atPath: last) }
                 last = path
             }
-            let gathered = try world.allgather([Double(bytes), median(copy), median(save), median(plain)])
+            let gathered = try world.allgather([Double(bytes), median(copy), median(save), median(plain), Double(optimizer.stateBytes),
+                                                Double(ProcessMemory.highWaterResidentBytes())])
             var row = Row(mode: mode, trainers: world.size, bytes: gathered.map { Int($0[0]) }, copySeconds: gathered.map { $0[1] },
-                          saveSeconds: gathered.map { $0[2] }, plainSeconds: gathered.map { $0[3] })
+                          saveSeconds: gathered.map { $0[2] }, plainSeconds: gathered.map { $0[3] },
+                          optimizerStateBytes: gathered.map { Int($0[4]) }, peakResidentBytes: gathered.map { Int($0[5]) })
             if world.rank == 0 {
                 if merge {
                     let out = (folder as NSString).appendingPathComponent("merged-\(mode).safetensors")

@@ -17,7 +17,9 @@ struct BenchCkptCommand: ParsableCommand {
             checkpoint (the in-memory copy a training step blocks on, then the files, each synced); \
             the coordinator completes it. The ratio is the plain write's time over the save's, per \
             rank, medians over the rounds. Then the coordinator merges the last checkpoint with \
-            uso ckpt merge in a child process and reports its time and peak memory.
+            uso ckpt merge in a child process and reports its time and peak memory. Per rank it \
+            also shows AdamW's state and the process's peak resident memory so far (run one mode \
+            alone, --modes whole or sharded, to compare the modes' peaks).
 
             The folder must be on the disk checkpoints go to, with room for about twice the state.
 
@@ -69,10 +71,11 @@ struct BenchCkptCommand: ParsableCommand {
                                   r.bytes[k] > 0 ? String(format: "%.3f", r.copySeconds[k]) : "-",
                                   r.bytes[k] > 0 ? String(format: "%.2f", r.saveSeconds[k]) : "-", gbps(r.bytes[k], r.saveSeconds[k]),
                                   gbps(r.bytes[k], r.plainSeconds[k]),
-                                  r.bytes[k] > 0 ? String(format: "%.2f", r.plainSeconds[k] / r.saveSeconds[k]) : "-"])
+                                  r.bytes[k] > 0 ? String(format: "%.2f", r.plainSeconds[k] / r.saveSeconds[k]) : "-",
+                                  String(format: "%.2f", Double(r.optimizerStateBytes[k]) / 1e9), String(format: "%.2f", Double(r.peakResidentBytes[k]) / 1e9)])
                 }
             }
-            print(TextTable(header: ["mode", "rank", "GB", "copy s", "save s", "save GB/s", "plain GB/s", "save / plain"], rows: table)
+            print(TextTable(header: ["mode", "rank", "GB", "copy s", "save s", "save GB/s", "plain GB/s", "save / plain", "AdamW GB", "peak RSS GB"], rows: table)
                 .lines().joined(separator: "\n"))
             for r in rows where merge {
                 print(String(format: "merge (%@): %.2f GB in %.2f s (%.2f GB/s), peak memory %.0f MB (largest tensor %.0f MB)", r.mode,

@@ -194,6 +194,13 @@ struct CheckpointTests {
             let same = a == b   // a Bool: #expect(a == b) on Data renders every byte when it fails
             #expect(same, "\(f) of step 8 differs from the uninterrupted run's")
         }
+        // A truncated shard is refused naming the file and a tensor in it.
+        let shardFile = "\(dir.path)/cut/checkpoints/step_00000008/optimizer.trainer_01.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: shardFile))
+        try bytes.prefix(bytes.count - 1000).write(to: URL(fileURLWithPath: shardFile))
+        let truncated = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(dir.path)/cut/checkpoints/step_00000008"])
+        #expect(truncated.exitCode != 0 && truncated.stderr.contains(shardFile) && truncated.stderr.contains("tensor \"v.")
+                && truncated.stderr.contains("extend past"), "\(truncated.transcript)")
         // Other sizes, and sharding switched off at the resume.
         for (first, then, shardAfter) in [(4, 2, true), (2, 3, true), (4, 2, false)] {
             let after = shardAfter ? shard : ["--set", "optim.shard_state=false"]
