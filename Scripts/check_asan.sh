@@ -68,4 +68,13 @@ step "uso training with the style reward" "$uso" train --config "$repo/Cluster/c
     --set run.out="$work/uso" --set data.path="$work/data/triplets" --set run.init_weights="$work/run/weights" --set run.steps=2 \
     --set reward.mode=colocated --set reward.csd_weights="$work/csd/weights" --set reward.start_step=0
 step "bench step" "$uso" bench step --preset tiny --iterations 2
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun --oversubscribe -np 2 --timeout 300 -x ASAN_OPTIONS -x OPENBLAS_NUM_THREADS)
+step "ZeRO-1 training with background saves at 2 ranks" "${mpi[@]}" "$uso" train --config base.toml --progress none \
+    --set run.out="$work/zero" --set optim.shard_state=true --set run.save_every=1
+step "ckpt merge of shards" "$uso" ckpt merge "$work/zero/checkpoints/step_00000004" --out merged.safetensors
+step "sharded resume at 1 rank" "$uso" train --resume "$work/zero" --steps 6 --progress none
+step "ckpt export --average" "$uso" ckpt export "$work/run/checkpoints/step_00000006" --out mean --average 2
+step "ckpt export --fuse" "$uso" ckpt export "$work/uso/checkpoints/step_00000002" --out fused --fuse --dtype bf16
+step "bench ckpt" "${mpi[@]}" "$uso" bench ckpt --preset tiny --rounds 1 --folder "$work/bench-ckpt"
 echo "check_asan: no AddressSanitizer report"
