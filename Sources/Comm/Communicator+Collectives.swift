@@ -10,6 +10,8 @@ extension Communicator {
     /// Broadcasts `buffer` from `root` in place. Every rank must pass the same count.
     public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommError) {
         let op = "MPI_Bcast(\(name), root \(root), \(buffer.count) x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Bcast", bytes: buffer.count * MemoryLayout<T>.stride, peer: root)
+        defer { endTrace(trace) }
         try validate(peer: root, op)
         let n = try mpiCount(buffer.count, op)
         try check(MPI_Bcast(buffer.baseAddress, n, T.scalarKind.datatype, Int32(root), handle), op)
@@ -38,6 +40,8 @@ extension Communicator {
         _ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, op: ReduceOp
     ) throws(CommError) {
         let what = "MPI_Allreduce(\(name), \(op), \(send.count) x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Allreduce", bytes: send.count * MemoryLayout<T>.stride)
+        defer { endTrace(trace) }
         guard send.count == receive.count else {
             throw CommError.invalidArgument(
                 operation: what, message: "send count \(send.count) differs from receive count \(receive.count)")
@@ -49,6 +53,8 @@ extension Communicator {
     /// Reduces `buffer` element-wise over all ranks in place (`MPI_IN_PLACE`).
     public func allreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp) throws(CommError) {
         let what = "MPI_Allreduce(\(name), \(op), in place, \(buffer.count) x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Allreduce", bytes: buffer.count * MemoryLayout<T>.stride)
+        defer { endTrace(trace) }
         let n = try mpiCount(buffer.count, what)
         try check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, n, T.scalarKind.datatype, op.handle, handle), what)
     }
@@ -77,6 +83,8 @@ extension Communicator {
     /// Returns every rank's `value`, indexed by rank.
     public func allgather<T: MPIScalar>(_ value: T) throws(CommError) -> [T] {
         let what = "MPI_Allgather(\(name), 1 x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Allgather", bytes: MemoryLayout<T>.stride)
+        defer { endTrace(trace) }
         var send = value
         var result = [T](repeating: .zero, count: size)
         try result.withUnsafeMutableBufferPointer { (r) throws(CommError) in
@@ -89,6 +97,8 @@ extension Communicator {
     /// lengths, zero included: the counts are gathered first.
     public func allgather<T: MPIScalar>(_ values: [T]) throws(CommError) -> [[T]] {
         let what = "MPI_Allgatherv(\(name), \(values.count) x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Allgatherv", bytes: values.count * MemoryLayout<T>.stride)
+        defer { endTrace(trace) }
         let sendCount = try mpiCount(values.count, what)
         let counts = try allgather(sendCount)
         let (displacements, total) = try Communicator.displacements(counts, what)
@@ -108,6 +118,8 @@ extension Communicator {
     /// Ranks may contribute different lengths, zero included.
     public func gather<T: MPIScalar>(_ values: [T], root: Int) throws(CommError) -> [[T]]? {
         let what = "MPI_Gatherv(\(name), root \(root), \(values.count) x \(T.scalarKind))"
+        let trace = beginTrace("MPI_Gatherv", bytes: values.count * MemoryLayout<T>.stride, peer: root)
+        defer { endTrace(trace) }
         try validate(peer: root, what)
         let sendCount = try mpiCount(values.count, what)
         var counts = [Int32](repeating: 0, count: size)

@@ -45,9 +45,12 @@ extension Communicator {
         try checkParts(counts, total: send.count, mine: receive.count, what)
         let arguments = try VectorArguments(counts: counts, owner: owner, what)
         var request: MPI_Request? = cmpi_request_null()
+        let trace = beginTrace("MPI_Ireduce_scatter", bytes: send.count * MemoryLayout<T>.stride)
         try check(MPI_Ireduce_scatter(send.baseAddress, receive.baseAddress, arguments.counts, T.scalarKind.datatype, op.handle,
                                       handle, &request), what)
-        return Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)
+        let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)
+        r.trace = trace
+        return r
     }
 
     /// Starts an in-place allgather of parts: rank r's part of `buffer` (`counts[r]` elements
@@ -59,9 +62,12 @@ extension Communicator {
         try checkParts(counts, total: buffer.count, mine: nil, what)
         let arguments = try VectorArguments(counts: counts, owner: owner, what)
         var request: MPI_Request? = cmpi_request_null()
+        let trace = beginTrace("MPI_Iallgatherv", bytes: buffer.count * MemoryLayout<T>.stride)
         try check(MPI_Iallgatherv(cmpi_in_place(), 0, T.scalarKind.datatype, buffer.baseAddress, arguments.counts,
                                   arguments.displacements, T.scalarKind.datatype, handle, &request), what)
-        return Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)
+        let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)
+        r.trace = trace
+        return r
     }
 
     private func checkParts(_ counts: [Int], total: Int, mine: Int?, _ what: @autoclosure () -> String) throws(CommError) {

@@ -145,18 +145,24 @@ extension Communicator {
                                           keepingAlive owner: AnyObject?, what: String) throws(CommError) -> Request {
         let n = try mpiCount(buffer.count, what)
         var request: MPI_Request? = cmpi_request_null()
+        let trace = beginTrace("MPI_Iallreduce", bytes: buffer.count * MemoryLayout<T>.stride)
         try check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, n, T.scalarKind.datatype, op.handle,
                                  handle, &request), what)
-        return Request(handle: request, operation: what, peer: nil, isReceive: false,
-                       scalarKind: T.scalarKind, keepAlive: owner)
+        let r = Request(handle: request, operation: what, peer: nil, isReceive: false,
+                        scalarKind: T.scalarKind, keepAlive: owner)
+        r.trace = trace
+        return r
     }
 
     /// Starts a barrier; it completes once every rank has started it.
     public func ibarrier() throws(CommError) -> Request {
         let what = "MPI_Ibarrier(\(name))"
         var request: MPI_Request? = cmpi_request_null()
+        let trace = beginTrace("MPI_Ibarrier", bytes: 0)
         try check(MPI_Ibarrier(handle, &request), what)
-        return Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: nil, keepAlive: nil)
+        let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: nil, keepAlive: nil)
+        r.trace = trace
+        return r
     }
 
     // MARK: Helpers

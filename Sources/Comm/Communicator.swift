@@ -1,4 +1,5 @@
 internal import CMPI
+import FlightRecorder
 import Foundation
 
 /// A group of ranks that talk to each other: Swift's face of an `MPI_Comm`.
@@ -16,6 +17,9 @@ public final class Communicator {
     public let rank: Int
     /// The number of ranks in the communicator.
     public let size: Int
+    /// Collectives called on this communicator so far: the next one's sequence number, the
+    /// same on every rank (collectives are called in the same order everywhere).
+    public private(set) var collectiveSequence: Int64 = 0
 
     /// Wraps a predefined communicator (world, self) without taking ownership.
     convenience init(borrowing handle: MPI_Comm, name: String) throws(CommError) {
@@ -67,6 +71,8 @@ public final class Communicator {
 
     /// Blocks until every rank of the communicator has called it.
     public func barrier() throws(CommError) {
+        let trace = beginTrace("MPI_Barrier", bytes: 0)
+        defer { endTrace(trace) }
         try check(MPI_Barrier(handle), "MPI_Barrier(\(name))")
     }
 
@@ -89,4 +95,21 @@ public final class Communicator {
     func validate(source: Source, _ operation: @autoclosure () -> String) throws(CommError) {
         if case .rank(let r) = source { try validate(peer: r, operation()) }
     }
+}
+
+// The flight recorder's view of the collectives: every call is a span on the comm stream
+// with this communicator's sequence number, the operation, the bytes and the root or peer.
+extension Communicator {
+    /// Opens a collective's span (scheduled) and counts it in the sequence.
+    func beginTrace(_ operation: StaticString, bytes: Int, peer: Int = -1) -> Int64 {
+        let seq = collectiveSequence
+        collectiveSequence += 1
+        let recorder = FlightRecorder.shared
+        guard recorder.isOn else { return -1 }
+        return recorder.begin(.collective, .comm, sequence: seq, bytes: Int64(bytes), peer: Int32(peer),
+                              operation: recorder.operation("\(operation)(\(name))"), state: .scheduled)
+    }
+
+    /// Closes a blocking collective's span (completed).
+    func endTrace(_ token: Int64) { FlightRecorder.shared.end(token, state: .completed) }
 }

@@ -1,4 +1,5 @@
 internal import CMPI
+import FlightRecorder
 import Foundation
 
 /// What a completed operation reports: who sent, with which tag, how many elements.
@@ -29,8 +30,12 @@ public final class Request {
     private let isReceive: Bool
     private let scalarKind: ScalarKind?
     private let keepAlive: AnyObject?
-    /// The status, once the request has completed.
-    public private(set) var status: Status?
+    /// The status, once the request has completed (which closes its flight-recorder span).
+    public private(set) var status: Status? {
+        didSet { if status != nil && oldValue == nil && trace >= 0 { FlightRecorder.shared.end(trace, state: .completed) } }
+    }
+    /// The request's span in the flight recorder (-1: none).
+    var trace: Int64 = -1
 
     init(handle: MPI_Request?, operation: String, peer: Int?, isReceive: Bool,
          scalarKind: ScalarKind?, keepAlive: AnyObject?) {

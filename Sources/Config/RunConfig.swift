@@ -15,6 +15,7 @@ public struct RunConfig: Sendable, Equatable {
     public var sync = SyncSection()
     public var csd = CSDSection()
     public var reward = RewardSection()
+    public var diag = DiagSection()
 
     public init(cluster: ClusterConfig = ClusterConfig()) {
         self.cluster = cluster
@@ -23,11 +24,11 @@ public struct RunConfig: Sendable, Equatable {
     /// All documented keys, in file order.
     public static var keys: [ConfigKeySpec] {
         ClusterConfig.keys + RunSection.keys + DataSection.keys + OptimSection.keys + FlowSection.keys + SyncSection.keys
-            + CSDSection.keys + RewardSection.keys
+            + CSDSection.keys + RewardSection.keys + DiagSection.keys
     }
 
     /// The top-level tables a config may hold.
-    public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd", "reward"]
+    public static let tables = ["cluster", "run", "data", "optim", "flow", "sync", "csd", "reward", "diag"]
 
     /// Parses TOML text; `source` names it in errors. `overrides` ("table.key", TOML value
     /// text) replace or add keys before the config is read, as `uso train --set` gives them.
@@ -71,6 +72,7 @@ public struct RunConfig: Sendable, Equatable {
         if let r = try root.table("sync") { c.sync = try SyncSection(r) }
         if let r = try root.table("csd") { c.csd = try CSDSection(r) }
         if let r = try root.table("reward") { c.reward = try RewardSection(r) }
+        if let r = try root.table("diag") { c.diag = try DiagSection(r) }
         try root.finish(allowed: tables.map { "[\($0)]" })
         return c
     }

@@ -50,9 +50,28 @@ public struct TrainJob {
         let (config, path, allOverrides) = try runConfig()
         let roles = try RoleCommunicators(world: world, rewardRanks: config.cluster.rewardRanks,
                                           placement: config.cluster.placement == .tail ? .tail : .spread)
+        // The flight recorder, on every rank, and the ranks' clocks measured against rank 0's.
+        let layout = roles.layout
+        let roleNames = (0..<world.size).map { r -> String in
+            if let k = layout.trainerRanks.firstIndex(of: r) { return k == 0 ? "trainer 0, coordinator" : "trainer \(k)" }
+            return "reward rank \(layout.rewardRanks.firstIndex(of: r) ?? 0)"
+        }
+        let runFolder = config.run.out.isEmpty ? "runs/\(config.run.stage.rawValue)" : config.run.out
+        let diagnostics = try RunDiagnostics.start(config, runFolder: runFolder, world: world, roles: roleNames)
+        do { try runRole(config, path: path, allOverrides: allOverrides, roles: roles, world: world, diagnostics: diagnostics) } catch {
+            try? diagnostics.flush()   // what this rank was doing when it failed
+            throw error
+        }
+        try diagnostics.flush()
+        try world.barrier()
+    }
+
+    func runRole(_ config: RunConfig, path: String, allOverrides: [String], roles: RoleCommunicators, world: Communicator,
+                 diagnostics: RunDiagnostics) throws {
         if let trainers = roles.trainers {
             let trainer = try Trainer(config: config, trainers: trainers, world: world, layout: roles.layout, resume: resume != nil,
                                       progress: progress)
+            trainer.diagnostics = diagnostics
             let text = try String(contentsOfFile: path, encoding: .utf8)
             trainer.provenance = (text, allOverrides)
             if trainers.rank == 0 {
@@ -72,7 +91,6 @@ public struct TrainJob {
             try serveRewards(config, world: world, rewards: rewards, trainerCount: roles.layout.trainerRanks.count,
                              rewardRanks: roles.layout.rewardRanks.count)
         }
-        try world.barrier()
     }
 
     /// A reward rank's part: serve the trainers until they finish, then one line per reward rank.

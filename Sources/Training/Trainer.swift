@@ -1,5 +1,6 @@
 import Comm
 import Config
+import FlightRecorder
 import Foundation
 import Reward
 import TensorCore
@@ -46,6 +47,8 @@ public final class Trainer {
     public private(set) var checkpoints: CheckpointFolder
     /// The checkpoint a resume started from.
     public private(set) var resumedFrom: String?
+    /// Where this rank's flight recorder is flushed (every `diag.flush_every` steps).
+    public var diagnostics: RunDiagnostics?
     /// Writes checkpoints (in the background with `run.save_in_background`).
     let saver = CheckpointSaver()
     /// Seconds the last save blocked training to copy the state.
@@ -230,12 +233,17 @@ public final class Trainer {
         let micro = config.data.microBatch
         let diffusion = program as? DiffusionProgram
         diffusion?.pipelinePhase = communicator.rank
+        let recorder = FlightRecorder.shared
         while step < config.run.steps {
+            recorder.currentStep = Int32(step)
+            let stepSpan = recorder.begin(.step, .compute)
             diffusion?.currentStep = step
             let missesBefore = rewardClient?.stats.missed ?? 0
             let stepStart = now()
             var times = StepTimes()
+            let waitSpan = recorder.begin(.dataWait, .compute)
             let batch = try loader.next()
+            recorder.end(waitSpan)
             times.dataWait = loader.lastWaitSeconds
             optimizer.store.zeroGradients()
             sync.beginStep()
@@ -246,6 +254,9 @@ public final class Trainer {
             while start < samples.endIndex {
                 let end = min(samples.endIndex, start + chunk)
                 let last = end == samples.endIndex
+                let microSpan = recorder.begin(.microBatch, .compute, sequence: Int64(start - samples.startIndex) / Int64(chunk),
+                                               bytes: Int64(end - start))
+                defer { recorder.end(microSpan) }
                 losses += try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
                                           milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
                 start = end
@@ -268,6 +279,7 @@ public final class Trainer {
             // The same reduced gradients on every trainer now (or, ZeRO-1, each trainer's slice
             // of them): the same checks and the same update.
             let t0 = now()
+            let optimizerSpan = recorder.begin(.optimizer, .compute)
             var firstBad = optimizer.firstNonFiniteGradient().map(Int64.init) ?? Int64.max
             var squares = optimizer.localSumOfSquares()
             if sync.partition != nil {
@@ -284,6 +296,7 @@ public final class Trainer {
                 try sync.gatherWeights(store: optimizer.store, offsets: optimizer.offsets) { span in optimizer.update(lr: lr, span: span) }
             }
             times.optimizer = seconds(since: t0)
+            recorder.end(optimizerSpan)
             // A skipped step says why: the loss, and the first trainable tensor whose gradient is not finite.
             let nonFinite = firstBad == Int64.max ? nil : optimizer.offsets.lastIndex { $0 <= Int(firstBad) }.map { optimizer.store.trainable[$0].name }
             // The slowest trainer's time in each part of the step, and its whole step last;
@@ -329,6 +342,8 @@ public final class Trainer {
                     for r in program.registries { try ModelWeights.saveAll(r, to: (runFolder as NSString).appendingPathComponent("weights")) }
                 }
             }
+            recorder.end(stepSpan)
+            if let diagnostics, step % config.diag.flushEvery == 0 { try diagnostics.flush() }
             // Fault injection for tests: USO_FAULT_STOP_AFTER=N ends the job after step N as a crash would (past its last save).
             if faultStopAfter == step {
                 if let done = try saver.finish(communicator) { try complete(done) }
@@ -365,6 +380,8 @@ public final class Trainer {
             state?.dataChecksum = dataFacts.checksum
         }
         let t0 = now()
+        let copySpan = FlightRecorder.shared.begin(.checkpointCopy, .compute, bytes: Int64(CheckpointPart.byteCount(isCoordinator: isCoordinator, optimizer: optimizer)))
+        defer { FlightRecorder.shared.end(copySpan) }
         let part = CheckpointPart(trainer: communicator.rank, state: state, optimizer: optimizer, reusing: saver.spare)
         lastSaveCopySeconds = seconds(since: t0)
         try saver.start(part, step: step, folder: path, background: background)

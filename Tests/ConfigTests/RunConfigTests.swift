@@ -31,7 +31,7 @@ struct RunConfigTests {
 
     @Test func unknownTableIsRejected() {
         #expect(message("[clutser]\nreward_ranks = 1\n")
-                == "run.toml: clutser: unknown key at the top level; allowed keys: [cluster], [run], [data], [optim], [flow], [sync], [csd], [reward]")
+                == "run.toml: clutser: unknown key at the top level; allowed keys: [cluster], [run], [data], [optim], [flow], [sync], [csd], [reward], [diag]")
     }
 
     @Test func wrongTypeNamesExpectedAndFound() {

@@ -1,4 +1,5 @@
 import Comm
+import FlightRecorder
 import Foundation
 
 /// Writes one trainer's part of a checkpoint on a helper thread while training goes on
@@ -48,13 +49,17 @@ public final class CheckpointSaver: @unchecked Sendable {   // finished and fail
             group.enter()
             queue.async { [self] in
                 var error: Error?
+                let span = FlightRecorder.shared.begin(.checkpointWrite, .io, sequence: Int64(step), bytes: Int64(part.bytes))
                 do { try part.write(to: folder) } catch let e { error = e }
+                FlightRecorder.shared.end(span)
                 lock.withLock { finished = true; failure = error }
                 group.leave()
             }
         } else {
             var error: Error?
+            let span = FlightRecorder.shared.begin(.checkpointWrite, .io, sequence: Int64(step), bytes: Int64(part.bytes))
             do { try part.write(to: folder) } catch let e { error = e }
+            FlightRecorder.shared.end(span)
             lock.withLock { finished = true; failure = error }
         }
     }
