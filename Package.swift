@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["FlightRecorder", "Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),
         .target(name: "Inference", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "ImageIO"]),
         .target(name: "Diagnostics", dependencies: ["FlightRecorder", "Comm", "TensorCore", "HDF5Kit"]),
-        .target(name: "Bench", dependencies: ["Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config", "Reward"]),
+        .target(name: "Bench", dependencies: ["FlightRecorder", "Comm", "TensorCore", "Diagnostics", "USOModel", "TripletData", "Training", "Config", "Reward"]),
         .executableTarget(
             name: "uso",
             dependencies: [

@@ -14,6 +14,12 @@ public struct RunDiagnostics {
     public let folder: String
     public let worldRank: Int
 
+    /// The folder rank `worldRank` flushes into (`start` makes one for a run).
+    public init(folder: String, worldRank: Int) {
+        self.folder = folder
+        self.worldRank = worldRank
+    }
+
     public static func rankFile(_ rank: Int) -> String { String(format: "rank_%02d.jsonl", rank) }
 
     /// Switches this rank's recorder on (`diag.recorder_spans`), measures the clocks and, on

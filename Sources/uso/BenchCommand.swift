@@ -29,7 +29,7 @@ struct BenchCommand: ParsableCommand {
             Each benchmark measures its alternatives interleaved in one run and reports ratios, \
             because these machines are shared and noisy: compare within a run, not across runs.
             """,
-        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self, BenchSyncCommand.self, BenchRewardCommand.self, BenchCkptCommand.self]
+        subcommands: [BenchAllreduceCommand.self, BenchStepCommand.self, BenchLoaderCommand.self, BenchSyncCommand.self, BenchRewardCommand.self, BenchCkptCommand.self, BenchDiagCommand.self]
     )
 }
 
