@@ -144,6 +144,9 @@ public final class Trainer {
         if trainers.rank == 0 {
             let removed = folder.removeIncomplete()
             if !removed.isEmpty && !quiet { print("uso train: removed what interrupted saves left in \(folder.root): \(removed.joined(separator: ", "))") }
+            if let fixed = try folder.repairLatest(), !quiet {
+                print("uso train: \(folder.root)/latest now names \(CheckpointFolder.name(step: fixed)), the newest complete checkpoint (a crash had left it behind)")
+            }
         }
         try trainers.barrier()
         if !resume, let last = folder.latest() {

@@ -52,6 +52,21 @@ public struct CheckpointFolder: Sendable {
         try AtomicFile.write(Data((Self.name(step: step) + "\n").utf8), to: (root as NSString).appendingPathComponent(Self.latestFile))
     }
 
+    /// The step `latest` names, if it names one.
+    public func latestFileStep() -> Int? {
+        guard let text = try? String(contentsOfFile: (root as NSString).appendingPathComponent(Self.latestFile), encoding: .utf8) else { return nil }
+        return Self.step(ofName: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Points `latest` at the newest complete checkpoint when a crash between its DONE and the
+    /// rename of `latest` left `latest` behind; returns the step it now names, if it changed.
+    @discardableResult
+    public func repairLatest() throws -> Int? {
+        guard let newest = latest(), latestFileStep() != newest else { return nil }
+        try setLatest(newest)
+        return newest
+    }
+
     /// Removes what interrupted saves left: folders without DONE and temporary files.
     /// Returns the names removed.
     @discardableResult
