@@ -438,8 +438,15 @@ public final class Trainer {
         let all = try communicator.allgather([sum, squares])
         let differing = all.indices.filter { all[$0].map(\.bitPattern) != all[0].map(\.bitPattern) }
         guard differing.isEmpty else {
+            // Every trainer sees the same mismatch: compare per tensor to name the first that differs.
+            let perTensor = optimizer.store.trainable.map { p in
+                withExtendedLifetime(p.value) { (0..<p.count).reduce(0.0) { $0 + Double(p.data[$1]) * Double($1 % 7 + 1) } }
+            }
+            let tensors = try communicator.allgather(perTensor)
+            let first = optimizer.store.trainable.indices.first { k in differing.contains { tensors[$0][k].bitPattern != tensors[0][k].bitPattern } }
             throw TrainingError("after step \(step) the trainable weights of trainer(s) \(differing) differ from trainer 0's "
-                                + "(sums \(differing.map { all[$0][0] }) vs \(all[0][0])): replicas diverged")
+                                + "(sums \(differing.map { all[$0][0] }) vs \(all[0][0])"
+                                + (first.map { "; first differing tensor \(optimizer.store.trainable[$0].name)" } ?? "") + "): replicas diverged")
         }
     }
 }

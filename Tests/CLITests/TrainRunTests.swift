@@ -165,5 +165,9 @@ struct TrainRunTests {
         let job = try MPIRun.run(np: 3, uso, ["train", "--config", cfg], timeout: 120, environment: ["USO_FAULT_DIVERGE": "2:3"])
         #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
         #expect(job.stderr.contains("after step 4 the trainable weights of trainer(s) [2] differ from trainer 0's"), "\(job.transcript)")
+        // The fault nudges one element of one tensor: the report names a LoRA or projector tensor.
+        let named = job.stderr.range(of: #"first differing tensor (double_blocks|single_blocks|feature_embedder)[a-z_0-9.]*\.(weight|bias)\)"#,
+                                     options: .regularExpression)
+        #expect(named != nil, "\(job.transcript)")
     }
 }
