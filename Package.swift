@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "SynthWorld", dependencies: ["TripletData", "TensorCore", "ImageIO", "Comm"]),
         .target(name: "FlightRecorder"),
         .target(name: "Comm", dependencies: ["CMPI", "FlightRecorder"]),
-        .target(name: "Reward", dependencies: ["Comm", "TensorCore", "USOModel"]),
+        .target(name: "Reward", dependencies: ["Comm", "FlightRecorder", "TensorCore", "USOModel"]),
         .target(name: "Training", dependencies: ["FlightRecorder", "Comm", "TensorCore", "USOModel", "TripletData", "Config", "SafeTensors", "ImageIO", "Reward"]),
         .target(name: "Inference", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "ImageIO"]),
         .target(name: "Diagnostics", dependencies: ["FlightRecorder", "Comm", "TensorCore", "HDF5Kit"]),
@@ -89,6 +89,6 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "CommTests", dependencies: ["Comm", "USOTestSupport", "uso-comm-check"]),
-        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "Config", "TensorCore", "SafeTensors", "uso", "uso-comm-check"]),
+        .testTarget(name: "CLITests", dependencies: ["USOTestSupport", "Diagnostics", "FlightRecorder", "Config", "TensorCore", "SafeTensors", "uso", "uso-comm-check"]),
     ]
 )

@@ -4,15 +4,19 @@ import FlightRecorder
 import Foundation
 import Training
 
-/// `uso bench diag`: the flight recorder's cost. Training steps with the recorder on
-/// (`diag.recorder_spans` spans, flushed every `diag.flush_every` steps into a scratch folder)
-/// and off, alternating in rounds inside one mpirun job; the ratio is the median step time on
-/// over off. Every rank must call `run`.
+/// `uso bench diag`: the diagnostics' cost. Training steps with the recorder on as in a run
+/// (`diag.recorder_spans` spans in a board file, the stall inspector watching, flushed every
+/// `diag.flush_every` steps into a scratch folder), off, and on with collective fingerprints
+/// checked (`diag.check_collectives`), in rounds inside one mpirun job, the order rotating;
+/// the ratios are the medians over rounds of each mode's median step time over off's.
+/// Every rank must call `run`.
 public struct DiagBenchmark {
     public struct Result: Sendable {
-        public let onSeconds: Double, offSeconds: Double
+        public let onSeconds: Double, offSeconds: Double, checkedSeconds: Double
         /// The median over rounds of each round's on / off ratio.
         public let ratio: Double
+        /// The same for the checked mode (fingerprints compared) over off.
+        public let checkedRatio: Double
         public let spansPerStep: Double
         /// The cost of one span (begin and end) on a recorder of the same size, ns.
         public let spanNanoseconds: Double
@@ -28,19 +32,24 @@ public struct DiagBenchmark {
         self.world = world; self.base = base; self.perTrainerBatch = perTrainerBatch; self.steps = steps; self.rounds = rounds
     }
 
-    func measure(recording: Bool) throws -> (Double, Int) {
+    enum Mode: CaseIterable { case off, on, checked }
+
+    func measure(_ mode: Mode) throws -> (Double, Int) {
         var c = base
+        let recording = mode != .off
+        c.diag.recorderSpans = recording ? base.diag.recorderSpans : 0
+        c.diag.checkCollectives = mode == .checked
         c.run.steps = steps
         c.run.checksumEvery = 0
         c.run.out = NSTemporaryDirectory() + "uso-bench-diag-\(getpid())"
         c.data.globalBatch = perTrainerBatch * world.size
         let folder = c.run.out + "/diag"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        FlightRecorder.shared.configure(capacity: recording ? c.diag.recorderSpans : 0)
+        let diagnostics = try RunDiagnostics.start(c, runFolder: c.run.out, world: world, roles: (0..<world.size).map { "trainer \($0)" })
         let trainer = try Trainer(config: c, trainers: world, quiet: true, progress: .none)
-        trainer.diagnostics = recording ? RunDiagnostics(folder: folder, worldRank: world.rank) : nil
+        trainer.diagnostics = diagnostics
         let history = try trainer.run()
-        try trainer.diagnostics?.flush()
+        try diagnostics.finish(world)
+        Communicator.checksCollectives = false
         let spans = recording ? ((try? String(contentsOfFile: folder + "/" + RunDiagnostics.rankFile(world.rank), encoding: .utf8))?
             .split(separator: "\n").count ?? 0) : 0
         try world.barrier()
@@ -50,29 +59,30 @@ public struct DiagBenchmark {
     }
 
     public func run() throws -> Result {
-        var on: [Double] = [], off: [Double] = [], ratios: [Double] = [], spans = 0
+        var times: [Mode: [Double]] = [:], ratios: [Double] = [], checkedRatios: [Double] = [], spans = 0
+        let modes = Mode.allCases
         for round in 0..<rounds {
-            // Alternate which goes first, so a trend in the machine's load hits both alike.
-            let order = round % 2 == 0 ? [true, false] : [false, true]
-            var pair: [Bool: Double] = [:]
-            for recording in order {
-                let (t, n) = try measure(recording: recording)
-                pair[recording] = t
-                if recording { spans = n }
+            // Rotate which goes first, so a trend in the machine's load hits every mode alike.
+            var t: [Mode: Double] = [:]
+            for k in 0..<modes.count {
+                let mode = modes[(k + round) % modes.count]
+                let (seconds, n) = try measure(mode)
+                t[mode] = seconds
+                times[mode, default: []].append(seconds)
+                if mode == .on { spans = n }
             }
-            on.append(pair[true]!)
-            off.append(pair[false]!)
-            ratios.append(pair[true]! / pair[false]!)
+            ratios.append(t[.on]! / t[.off]!)
+            checkedRatios.append(t[.checked]! / t[.off]!)
         }
-        FlightRecorder.shared.configure(capacity: 0)
         // One span's cost, alone: a million begin/end pairs on a private recorder.
         let probe = FlightRecorder()
-        probe.configure(capacity: base.diag.recorderSpans)
+        try probe.configure(capacity: base.diag.recorderSpans)
         let n = 1_000_000
         let t0 = FlightRecorder.now()
         for i in 0..<n { probe.end(probe.begin(.collective, .comm, sequence: Int64(i), bytes: 4096)) }
         let perSpan = Double(FlightRecorder.now() - t0) / Double(n)
-        return Result(onSeconds: median(on), offSeconds: median(off), ratio: median(ratios), spansPerStep: Double(spans) / Double(steps),
+        return Result(onSeconds: median(times[.on]!), offSeconds: median(times[.off]!), checkedSeconds: median(times[.checked]!),
+                      ratio: median(ratios), checkedRatio: median(checkedRatios), spansPerStep: Double(spans) / Double(steps),
                       spanNanoseconds: perSpan)
     }
 }

@@ -16,6 +16,9 @@ public enum CommError: Error, CustomStringConvertible, Sendable {
     case invalidArgument(operation: String, message: String)
     /// MPI was used before `MPIRuntime.initialize` or after `finalize`.
     case notInitialized(operation: String)
+    /// The ranks of a communicator called different collectives at the same point
+    /// (`diag.check_collectives`): every group of ranks with its fingerprint.
+    case collectiveMismatch(communicator: String, groups: [(ranks: [Int], fingerprint: String)])
 
     public var description: String {
         switch self {
@@ -31,6 +34,10 @@ public enum CommError: Error, CustomStringConvertible, Sendable {
             return "\(operation): \(message)"
         case let .notInitialized(operation):
             return "\(operation): MPI is not initialised (or already finalised)"
+        case let .collectiveMismatch(communicator, groups):
+            return "collective mismatch on \(communicator) (diag.check_collectives): "
+                + groups.map { "rank(s) \($0.ranks) called \($0.fingerprint)" }.joined(separator: "; ")
+                + "; nothing was reduced"
         }
     }
 }

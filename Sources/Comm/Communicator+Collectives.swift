@@ -10,7 +10,7 @@ extension Communicator {
     /// Broadcasts `buffer` from `root` in place. Every rank must pass the same count.
     public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CommError) {
         let op = "MPI_Bcast(\(name), root \(root), \(buffer.count) x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Bcast", bytes: buffer.count * MemoryLayout<T>.stride, peer: root)
+        let trace = try beginTrace("MPI_Bcast", bytes: buffer.count * MemoryLayout<T>.stride, peer: root, count: buffer.count, kind: T.scalarKind)
         defer { endTrace(trace) }
         try validate(peer: root, op)
         let n = try mpiCount(buffer.count, op)
@@ -40,7 +40,7 @@ extension Communicator {
         _ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, op: ReduceOp
     ) throws(CommError) {
         let what = "MPI_Allreduce(\(name), \(op), \(send.count) x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Allreduce", bytes: send.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Allreduce", bytes: send.count * MemoryLayout<T>.stride, count: send.count, kind: T.scalarKind, reduce: op)
         defer { endTrace(trace) }
         guard send.count == receive.count else {
             throw CommError.invalidArgument(
@@ -53,7 +53,7 @@ extension Communicator {
     /// Reduces `buffer` element-wise over all ranks in place (`MPI_IN_PLACE`).
     public func allreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp) throws(CommError) {
         let what = "MPI_Allreduce(\(name), \(op), in place, \(buffer.count) x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Allreduce", bytes: buffer.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Allreduce", bytes: buffer.count * MemoryLayout<T>.stride, count: buffer.count, kind: T.scalarKind, reduce: op)
         defer { endTrace(trace) }
         let n = try mpiCount(buffer.count, what)
         try check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, n, T.scalarKind.datatype, op.handle, handle), what)
@@ -83,7 +83,7 @@ extension Communicator {
     /// Returns every rank's `value`, indexed by rank.
     public func allgather<T: MPIScalar>(_ value: T) throws(CommError) -> [T] {
         let what = "MPI_Allgather(\(name), 1 x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Allgather", bytes: MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Allgather", bytes: MemoryLayout<T>.stride, count: 1, kind: T.scalarKind)
         defer { endTrace(trace) }
         var send = value
         var result = [T](repeating: .zero, count: size)
@@ -97,7 +97,7 @@ extension Communicator {
     /// lengths, zero included: the counts are gathered first.
     public func allgather<T: MPIScalar>(_ values: [T]) throws(CommError) -> [[T]] {
         let what = "MPI_Allgatherv(\(name), \(values.count) x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Allgatherv", bytes: values.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Allgatherv", bytes: values.count * MemoryLayout<T>.stride, count: -1, kind: T.scalarKind)
         defer { endTrace(trace) }
         let sendCount = try mpiCount(values.count, what)
         let counts = try allgather(sendCount)
@@ -118,7 +118,7 @@ extension Communicator {
     /// Ranks may contribute different lengths, zero included.
     public func gather<T: MPIScalar>(_ values: [T], root: Int) throws(CommError) -> [[T]]? {
         let what = "MPI_Gatherv(\(name), root \(root), \(values.count) x \(T.scalarKind))"
-        let trace = beginTrace("MPI_Gatherv", bytes: values.count * MemoryLayout<T>.stride, peer: root)
+        let trace = try beginTrace("MPI_Gatherv", bytes: values.count * MemoryLayout<T>.stride, peer: root, count: -1, kind: T.scalarKind)
         defer { endTrace(trace) }
         try validate(peer: root, what)
         let sendCount = try mpiCount(values.count, what)

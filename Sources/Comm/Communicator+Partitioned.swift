@@ -45,7 +45,8 @@ extension Communicator {
         try checkParts(counts, total: send.count, mine: receive.count, what)
         let arguments = try VectorArguments(counts: counts, owner: owner, what)
         var request: MPI_Request? = cmpi_request_null()
-        let trace = beginTrace("MPI_Ireduce_scatter", bytes: send.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Ireduce_scatter", bytes: send.count * MemoryLayout<T>.stride, count: send.count, kind: T.scalarKind,
+                                   reduce: op, blocking: false)
         try check(MPI_Ireduce_scatter(send.baseAddress, receive.baseAddress, arguments.counts, T.scalarKind.datatype, op.handle,
                                       handle, &request), what)
         let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)
@@ -62,7 +63,8 @@ extension Communicator {
         try checkParts(counts, total: buffer.count, mine: nil, what)
         let arguments = try VectorArguments(counts: counts, owner: owner, what)
         var request: MPI_Request? = cmpi_request_null()
-        let trace = beginTrace("MPI_Iallgatherv", bytes: buffer.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Iallgatherv", bytes: buffer.count * MemoryLayout<T>.stride, count: buffer.count, kind: T.scalarKind,
+                                   blocking: false)
         try check(MPI_Iallgatherv(cmpi_in_place(), 0, T.scalarKind.datatype, buffer.baseAddress, arguments.counts,
                                   arguments.displacements, T.scalarKind.datatype, handle, &request), what)
         let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: T.scalarKind, keepAlive: arguments)

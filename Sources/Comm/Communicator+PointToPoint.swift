@@ -145,7 +145,8 @@ extension Communicator {
                                           keepingAlive owner: AnyObject?, what: String) throws(CommError) -> Request {
         let n = try mpiCount(buffer.count, what)
         var request: MPI_Request? = cmpi_request_null()
-        let trace = beginTrace("MPI_Iallreduce", bytes: buffer.count * MemoryLayout<T>.stride)
+        let trace = try beginTrace("MPI_Iallreduce", bytes: buffer.count * MemoryLayout<T>.stride, count: buffer.count, kind: T.scalarKind,
+                               reduce: op, blocking: false)
         try check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, n, T.scalarKind.datatype, op.handle,
                                  handle, &request), what)
         let r = Request(handle: request, operation: what, peer: nil, isReceive: false,
@@ -158,7 +159,7 @@ extension Communicator {
     public func ibarrier() throws(CommError) -> Request {
         let what = "MPI_Ibarrier(\(name))"
         var request: MPI_Request? = cmpi_request_null()
-        let trace = beginTrace("MPI_Ibarrier", bytes: 0)
+        let trace = try beginTrace("MPI_Ibarrier", bytes: 0, blocking: false)
         try check(MPI_Ibarrier(handle, &request), what)
         let r = Request(handle: request, operation: what, peer: nil, isReceive: false, scalarKind: nil, keepAlive: nil)
         r.trace = trace

@@ -11,6 +11,9 @@ import Foundation
 public final class Communicator {
     let handle: MPI_Comm
     private let owned: Bool
+    /// A duplicate of `handle` on which collective fingerprints are compared (made at the
+    /// first checked collective), so the check never matches the checked call's messages.
+    var checkHandle: MPI_Comm? = nil
     /// A short name used in error messages and diagnostics ("world", "trainers", ...).
     public let name: String
     /// This process's rank in the communicator, 0..<size.
@@ -20,6 +23,8 @@ public final class Communicator {
     /// Collectives called on this communicator so far: the next one's sequence number, the
     /// same on every rank (collectives are called in the same order everywhere).
     public private(set) var collectiveSequence: Int64 = 0
+    /// Each member's rank in the world communicator, by rank here.
+    public private(set) var worldRanks: [Int] = []
 
     /// Wraps a predefined communicator (world, self) without taking ownership.
     convenience init(borrowing handle: MPI_Comm, name: String) throws(CommError) {
@@ -36,9 +41,23 @@ public final class Communicator {
         try check(MPI_Comm_size(handle, &s), "MPI_Comm_size(\(name))")
         rank = Int(r)
         size = Int(s)
+        worldRanks = try Self.translateToWorld(handle, size: size, name: name)
+        FlightRecorder.shared.register(communicator: name, worldRanks: worldRanks)
+    }
+
+    /// The world ranks of `handle`'s members.
+    private static func translateToWorld(_ handle: MPI_Comm, size: Int, name: String) throws(CommError) -> [Int] {
+        var mine: MPI_Group? = nil, world: MPI_Group? = nil
+        try check(MPI_Comm_group(handle, &mine), "MPI_Comm_group(\(name))")
+        try check(MPI_Comm_group(cmpi_comm_world(), &world), "MPI_Comm_group(world)")
+        defer { MPI_Group_free(&mine); MPI_Group_free(&world) }
+        var local = (0..<Int32(size)).map { $0 }, out = [Int32](repeating: -1, count: size)
+        try check(MPI_Group_translate_ranks(mine, Int32(size), &local, world, &out), "MPI_Group_translate_ranks(\(name))")
+        return out.map(Int.init)
     }
 
     deinit {
+        if checkHandle != nil && MPIRuntime.isActive { MPI_Comm_free(&checkHandle) }
         if owned && MPIRuntime.isActive {
             var h: MPI_Comm? = handle
             MPI_Comm_free(&h)
@@ -71,7 +90,7 @@ public final class Communicator {
 
     /// Blocks until every rank of the communicator has called it.
     public func barrier() throws(CommError) {
-        let trace = beginTrace("MPI_Barrier", bytes: 0)
+        let trace = try beginTrace("MPI_Barrier", bytes: 0)
         defer { endTrace(trace) }
         try check(MPI_Barrier(handle), "MPI_Barrier(\(name))")
     }
@@ -101,15 +120,28 @@ public final class Communicator {
 // with this communicator's sequence number, the operation, the bytes and the root or peer.
 extension Communicator {
     /// Opens a collective's span (scheduled) and counts it in the sequence.
-    func beginTrace(_ operation: StaticString, bytes: Int, peer: Int = -1) -> Int64 {
+    /// With `Communicator.checksCollectives`, first compares the call's fingerprint across
+    /// the ranks (`Fingerprint`). `blocking`: the caller waits in it (the stall inspector's
+    /// clock runs until `endTrace`).
+    func beginTrace(_ operation: StaticString, bytes: Int, peer: Int = -1, count: Int = 0, kind: ScalarKind? = nil,
+                    reduce: ReduceOp? = nil, blocking: Bool = true) throws(CommError) -> Int64 {
         let seq = collectiveSequence
         collectiveSequence += 1
+        if Self.checksCollectives && size > 1 {
+            try checkFingerprint(Fingerprint(sequence: seq, operation: "\(operation)", count: count, kind: kind, reduce: reduce, root: peer))
+        }
         let recorder = FlightRecorder.shared
         guard recorder.isOn else { return -1 }
-        return recorder.begin(.collective, .comm, sequence: seq, bytes: Int64(bytes), peer: Int32(peer),
-                              operation: recorder.operation("\(operation)(\(name))"), state: .scheduled)
+        let token = recorder.begin(.collective, .comm, sequence: seq, bytes: Int64(bytes), peer: Int32(peer),
+                                   operation: recorder.operation("\(operation)(\(name))"), state: .scheduled)
+        if blocking { recorder.beginWaiting(token) }
+        return token
     }
 
     /// Closes a blocking collective's span (completed).
-    func endTrace(_ token: Int64) { FlightRecorder.shared.end(token, state: .completed) }
+    func endTrace(_ token: Int64) {
+        guard token >= 0 else { return }
+        FlightRecorder.shared.end(token, state: .completed)
+        FlightRecorder.shared.endWaiting()
+    }
 }

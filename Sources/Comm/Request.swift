@@ -80,6 +80,8 @@ public final class Request {
     public func wait() throws(CommError) -> Status {
         if let status { return status }
         var raw = MPI_Status()
+        FlightRecorder.shared.beginWaiting(trace)
+        defer { if trace >= 0 { FlightRecorder.shared.endWaiting() } }
         try check(MPI_Wait(&handle, &raw), "MPI_Wait for \(operation)")
         let s = makeStatus(raw)
         status = s
@@ -91,6 +93,8 @@ public final class Request {
     @discardableResult
     public func wait(timeout: Double) throws(CommError) -> Status {
         let poller = DeadlinePoller(timeout: timeout)
+        FlightRecorder.shared.beginWaiting(trace)
+        defer { if trace >= 0 { FlightRecorder.shared.endWaiting() } }
         while true {
             if try test() { return status! }
             if poller.expired {

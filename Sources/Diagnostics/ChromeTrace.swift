@@ -17,50 +17,11 @@ public enum ChromeTrace {
         public let residualNanoseconds: Int64
     }
 
-    public struct DiagError: Error, CustomStringConvertible, Sendable {
-        public let description: String
-        init(_ d: String) { description = d }
-    }
-
-    struct RankClock { let rank: Int; let role: String; let host: String; let offset: Int64; let residual: Int64 }
-
     /// Reads `RUN/diag/` (clock.json and rank_RR.jsonl) and builds the trace.
     public static func build(run: String) throws -> (trace: Data, summary: Summary) {
-        let folder = (run as NSString).appendingPathComponent("diag")
-        let clockPath = (folder as NSString).appendingPathComponent("clock.json")
-        guard let clockData = FileManager.default.contents(atPath: clockPath) else {
-            throw DiagError("\(clockPath): missing; \(run) holds no diagnostics (a run of this version writes RUN/diag/)")
-        }
-        guard let clock = try? JSONSerialization.jsonObject(with: clockData) as? [String: Any], clock["format"] as? String == "uso-diag-clock",
-              let ranks = clock["ranks"] as? [[String: Any]] else {
-            throw DiagError("\(clockPath): not a uso-diag-clock file (truncated or from something else)")
-        }
-        let clocks = try ranks.map { r -> RankClock in
-            guard let rank = r["rank"] as? Int, let role = r["role"] as? String, let offset = (r["offset_ns"] as? NSNumber)?.int64Value,
-                  let residual = (r["residual_ns"] as? NSNumber)?.int64Value else {
-                throw DiagError("\(clockPath): a rank entry lacks rank, role, offset_ns or residual_ns: \(r)")
-            }
-            return RankClock(rank: rank, role: role, host: r["host"] as? String ?? "", offset: offset, residual: residual)
-        }
-        var spansByRank: [(RankClock, [SpanLine.Decoded])] = []
-        for c in clocks {
-            let path = (folder as NSString).appendingPathComponent(String(format: "rank_%02d.jsonl", c.rank))
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                spansByRank.append((c, []))
-                continue
-            }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-            var spans: [SpanLine.Decoded] = []
-            for (i, line) in lines.enumerated() {
-                guard let s = SpanLine.decode(line) else {
-                    // A cut-off last line is a flush still going (or a crash in one): skipped. Elsewhere it is damage.
-                    if i == lines.count - 1 && !text.hasSuffix("\n") { continue }
-                    throw DiagError("\(path): line \(i + 1) is not a flight-recorder span: \(line.prefix(120))")
-                }
-                spans.append(s)
-            }
-            spansByRank.append((c, spans))
-        }
+        let record = try RunRecord.read(run: run)
+        let clocks = record.ranks
+        let spansByRank = record.ranks.map { ($0, $0.spans) }
         // Rank 0's clock: t - offset; then from the first span.
         let origin = spansByRank.flatMap { c, spans in spans.map { Int64($0.start) - c.offset } }.min() ?? 0
         var events: [[String: Any]] = []

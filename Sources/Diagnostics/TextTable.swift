@@ -42,3 +42,8 @@ extension String {
         return String(s)
     }
 }
+
+extension TextTable {
+    /// The table as text, one line each, ending in a newline.
+    public var text: String { lines().joined(separator: "\n") + "\n" }
+}

@@ -3,7 +3,7 @@ import Foundation
 /// What a recorded span is: a phase of a step, a collective, a reward message, a save.
 public enum SpanKind: UInt8, Sendable, CaseIterable {
     case step, dataWait, microBatch, bucketReady, collective, optimizer, rewardSend, rewardReceive, rewardServe
-    case checkpointCopy, checkpointWrite
+    case checkpointCopy, checkpointWrite, syncWait
 
     public var name: String {
         switch self {
@@ -18,6 +18,7 @@ public enum SpanKind: UInt8, Sendable, CaseIterable {
         case .rewardServe: return "reward serve"
         case .checkpointCopy: return "checkpoint copy"
         case .checkpointWrite: return "checkpoint write"
+        case .syncWait: return "sync wait"
         }
     }
 }
@@ -71,9 +72,14 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
 
     public private(set) var capacity = 0
     private var ring: UnsafeMutablePointer<Span>?
+    /// The mapped board file holding the ring (nil: the ring is private memory).
+    private var board: UnsafeMutableRawPointer?
+    private var boardBytes = 0
+    /// Where the board is (nil without one).
+    public private(set) var boardPath: String?
     /// Spans recorded so far (the ring holds the last `capacity` of them).
-    private var written: Int64 = 0
-    private var flushed: Int64 = 0
+    private var written: Int64 = 0 { didSet { board?.storeBytes(of: written, toByteOffset: SharedBoard.writtenOffset, as: Int64.self) } }
+    private var flushed: Int64 = 0 { didSet { board?.storeBytes(of: flushed, toByteOffset: SharedBoard.flushedOffset, as: Int64.self) } }
     private let lock = NSLock()
     public private(set) var isOn = false
     /// Operation names, interned (index 0 is "").
@@ -82,32 +88,128 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
     /// The step spans are tagged with.
     public var currentStep: Int32 {
         get { lock.withLock { step } }
-        set { lock.withLock { step = newValue } }
+        set {
+            lock.withLock {
+                step = newValue
+                board?.storeBytes(of: newValue, toByteOffset: SharedBoard.stepOffset, as: Int32.self)
+            }
+        }
     }
     private var step: Int32 = -1
     /// Spans the ring overwrote before a flush (lost).
     public private(set) var dropped: Int64 = 0
+    /// The span this rank is blocked in (a collective, a data or reward wait), and since when.
+    private var waitToken: Int64 = -1
+    private var waitSince: UInt64 = 0
+    /// Communicators by name, with their members' world ranks (for the stall inspector).
+    public private(set) var communicators: [String: [Int]] = [:]
 
     public init() {}
 
-    /// Allocates the ring and switches recording on (`capacity` 0: off).
-    public func configure(capacity: Int) {
-        lock.withLock {
-            ring?.deallocate()
-            ring = nil
+    /// Allocates the ring and switches recording on (`capacity` 0: off). With `board`, the
+    /// ring lives in that memory-mapped file (`SharedBoard`), readable by other ranks.
+    public func configure(capacity: Int, board identity: (path: String, rank: Int, role: String, host: String)? = nil) throws {
+        try lock.withLock {
+            release()
             self.capacity = max(0, capacity)
             isOn = capacity > 0
             if isOn {
-                ring = .allocate(capacity: capacity)
+                if let identity {
+                    let base = try SharedBoard.create(path: identity.path, capacity: capacity, rank: identity.rank, role: identity.role, host: identity.host)
+                    board = base
+                    boardBytes = SharedBoard.byteCount(capacity: capacity)
+                    boardPath = identity.path
+                    ring = (base + SharedBoard.spansOffset).bindMemory(to: Span.self, capacity: capacity)
+                } else {
+                    ring = .allocate(capacity: capacity)
+                }
                 ring!.initialize(repeating: Span(kind: .step, stream: .compute, start: 0), count: capacity)
+                for (i, name) in operationNames.enumerated() { storeName(name, at: i) }
             }
             written = 0
             flushed = 0
             dropped = 0
+            waitToken = -1
         }
     }
 
-    deinit { ring?.deallocate() }
+    /// Unmaps or frees the ring (under `lock`).
+    private func release() {
+        if let board {
+            munmap(board, boardBytes)
+        } else {
+            ring?.deallocate()
+        }
+        board = nil
+        boardPath = nil
+        ring = nil
+    }
+
+    /// Stops recording and removes the board file (a clean end of the job).
+    public func close(removingBoard: Bool) {
+        lock.withLock {
+            let path = boardPath
+            release()
+            isOn = false
+            capacity = 0
+            if removingBoard, let path { unlink(path) }
+        }
+    }
+
+    private func storeName(_ name: String, at i: Int) {
+        guard let board, i < SharedBoard.nameSlots else { return }
+        SharedBoard.put(name, at: board + SharedBoard.namesOffset + i * SharedBoard.nameBytes, bytes: SharedBoard.nameBytes)
+        board.storeBytes(of: UInt32(min(SharedBoard.nameSlots, i + 1)), toByteOffset: SharedBoard.nameCountOffset, as: UInt32.self)
+    }
+
+    /// Names a communicator's members by world rank (the stall inspector reads them).
+    public func register(communicator name: String, worldRanks: [Int]) {
+        lock.withLock { communicators[name] = worldRanks }
+    }
+
+    /// A communicator's members by world rank (nil: not registered).
+    public func members(of communicator: String) -> [Int]? { lock.withLock { communicators[communicator] } }
+
+    /// An interned operation's name ("" when unknown).
+    public func operationName(_ index: UInt16) -> String {
+        lock.withLock { Int(index) < operationNames.count ? operationNames[Int(index)] : "" }
+    }
+
+    /// Marks this rank as blocked in the span of `token` from now (the stall inspector's clock).
+    public func beginWaiting(_ token: Int64) {
+        guard token >= 0 else { return }
+        lock.withLock {
+            waitToken = token
+            waitSince = Self.now()
+            board?.storeBytes(of: waitSince, toByteOffset: SharedBoard.waitSinceOffset, as: UInt64.self)
+            board?.storeBytes(of: token, toByteOffset: SharedBoard.waitTokenOffset, as: Int64.self)
+        }
+    }
+
+    /// This rank is no longer blocked.
+    public func endWaiting() {
+        lock.withLock {
+            guard waitToken >= 0 else { return }
+            waitToken = -1
+            board?.storeBytes(of: Int64(-1), toByteOffset: SharedBoard.waitTokenOffset, as: Int64.self)
+        }
+    }
+
+    /// What this rank is blocked in: the span, its token and since when (nil: not blocked).
+    public func waiting() -> (token: Int64, span: Span, since: UInt64)? {
+        lock.withLock {
+            guard let ring, waitToken >= 0, waitToken >= written - Int64(capacity), waitToken < written else { return nil }
+            return (waitToken, ring[Int(waitToken % Int64(capacity))], waitSince)
+        }
+    }
+
+    /// Stamps the board's heartbeat (the stall inspector's thread does, twice a second): a
+    /// heartbeat that stops advancing says the process is stopped or gone.
+    public func beat() {
+        lock.withLock { board?.storeBytes(of: Self.now(), toByteOffset: SharedBoard.heartbeatOffset, as: UInt64.self) }
+    }
+
+    deinit { release() }
 
     @inline(__always) public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
@@ -118,6 +220,7 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
             let i = UInt16(truncatingIfNeeded: operationNames.count)
             operationNames.append(name)
             operationIndex[name] = i
+            storeName(name, at: Int(i))
             return i
         }
     }

@@ -1,4 +1,5 @@
 import Comm
+import FlightRecorder
 import Foundation
 
 /// What a trainer's reward client did.
@@ -27,7 +28,8 @@ public final class RewardClient {
     private var sends: [Request] = []
     private var early: [Int64: RewardReply] = [:]
     private var expired = Set<Int64>()
-    private var outstanding = Set<Int64>()
+    /// Requests sent and not yet answered, with the reward rank each went to.
+    private var outstanding: [Int64: Int] = [:]
 
     public init(world: Communicator, rewardRanks: [Int], trainer: Int, deadline: Double) {
         precondition(!rewardRanks.isEmpty, "a reward client needs reward ranks")
@@ -50,9 +52,12 @@ public final class RewardClient {
         counter += 1
         r.requestID = Int64(trainer) << 40 | counter
         let target = rank(forMicroBatch: Int(r.microBatch), step: Int(r.step))
-        sends.append(try world.isend(r.encoded(), to: target, tag: RewardProtocol.requestTag))
+        let t0 = FlightRecorder.now()
+        let bytes = r.encoded()
+        sends.append(try world.isend(bytes, to: target, tag: RewardProtocol.requestTag))
+        FlightRecorder.shared.record(.rewardSend, .reward, since: t0, sequence: counter, bytes: Int64(bytes.count), peer: Int32(target))
         sends.removeAll { (try? $0.test()) == true }
-        outstanding.insert(r.requestID)
+        outstanding[r.requestID] = target
         stats.sent += 1
         return r.requestID
     }
@@ -61,7 +66,14 @@ public final class RewardClient {
     /// and its reply dropped whenever it comes).
     public func reply(to id: Int64) throws -> RewardReply? {
         let start = DispatchTime.now().uptimeNanoseconds
-        defer { stats.waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
+        // The wait for the reply, on the reward stream (the stall inspector watches it too).
+        let span = FlightRecorder.shared.begin(.rewardReceive, .reward, sequence: id & 0xff_ffff_ffff, peer: Int32(outstanding[id] ?? -1))
+        FlightRecorder.shared.beginWaiting(span)
+        defer {
+            FlightRecorder.shared.end(span)
+            FlightRecorder.shared.endWaiting()
+            stats.waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        }
         if let r = early.removeValue(forKey: id) {
             stats.answered += 1
             return r
@@ -90,7 +102,7 @@ public final class RewardClient {
         while let status = try world.probe(UInt8.self, from: .any, tag: .value(RewardProtocol.replyTag)) {
             let m = try world.receive(UInt8.self, from: .rank(status.source!), tag: .value(RewardProtocol.replyTag))
             let reply = try RewardReply.decode(m.values)
-            guard outstanding.remove(reply.requestID) != nil else {
+            guard outstanding.removeValue(forKey: reply.requestID) != nil else {
                 throw RewardError("rank \(m.source) answered request \(reply.requestID), which this trainer never sent or already had")
             }
             if expired.remove(reply.requestID) != nil {
@@ -103,13 +115,23 @@ public final class RewardClient {
     }
 
     /// Ends the conversation: tells every reward rank this trainer is done, then collects
-    /// (and drops) the replies still owed, so no message is left in flight.
-    public func finish() throws {
+    /// (and drops) the replies still owed, so no message is left in flight, for at most
+    /// `drain` seconds. Returns the replies still owed then, by reward rank (empty: none; a
+    /// reward rank that is stopped or gone owes them for good, and its requests are left).
+    public func finish(drain: Double) throws -> [Int: Int] {
         for r in rewardRanks { sends.append(try world.isend([UInt8](), to: r, tag: RewardProtocol.stopTag)) }
-        while !outstanding.isEmpty {
+        let start = DispatchTime.now().uptimeNanoseconds, limit = UInt64(drain * 1e9)
+        let span = FlightRecorder.shared.begin(.rewardReceive, .reward, sequence: -1, peer: Int32(outstanding.values.first ?? -1))
+        FlightRecorder.shared.beginWaiting(span)
+        defer { FlightRecorder.shared.end(span); FlightRecorder.shared.endWaiting() }
+        while !outstanding.isEmpty && DispatchTime.now().uptimeNanoseconds - start < limit {
             if let r = try takeOne() { early[r.requestID] = r } else { usleep(100) }
         }
-        try Request.waitAll(sends)
+        for s in sends {
+            let left = Double(limit) * 1e-9 - Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            guard (try? s.wait(timeout: max(0.05, left))) != nil else { break }
+        }
         sends.removeAll()
+        return outstanding.values.reduce(into: [:]) { $0[$1, default: 0] += 1 }
     }
 }

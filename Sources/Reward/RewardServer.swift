@@ -1,4 +1,5 @@
 import Comm
+import FlightRecorder
 import Foundation
 
 /// What a reward rank did.
@@ -66,6 +67,9 @@ public final class RewardServer {
                 replies.append(try world.isend(reply.encoded(), to: message.source, tag: RewardProtocol.replyTag))
                 stats.requests += 1
                 stats.busySeconds += seconds
+                FlightRecorder.shared.currentStep = Int32(truncatingIfNeeded: request.step)
+                FlightRecorder.shared.record(.rewardServe, .reward, since: t0, sequence: request.requestID & 0xff_ffff_ffff,
+                                             bytes: Int64(message.values.count), peer: Int32(message.source))
             default:
                 throw RewardError("rank \(message.source) sent tag \(message.tag) to a reward rank")
             }

@@ -31,6 +31,10 @@ public final class DiffusionProgram: StageProgram {
     /// Where in its micro-batch this trainer starts (its trainer index): with dedicated reward
     /// ranks, trainers then send their requests at different moments instead of in bursts.
     public var pipelinePhase = 0
+    /// Fault injection for tests (`USO_FAULT_NAN_SAMPLE`): the sample whose input (`loss`: its
+    /// loss becomes NaN) or loss gradient (`backward`: the loss stays finite, the backward
+    /// makes the gradients NaN) gets a NaN.
+    public var poison: (sampleID: Int64, source: NonFiniteReport.Source)?
     let seed: UInt64
 
     /// One sample's place in a pack: its conditions (alive until the pack's forward) and what
@@ -41,6 +45,7 @@ public final class DiffusionProgram: StageProgram {
         var t: Float = 0
         var loss = 0.0
         var task = ""
+        var sampleID: Int64 = -1
         var hasStyle = false
         var textRows = 0
         var useContent = false
@@ -174,6 +179,7 @@ public final class DiffusionProgram: StageProgram {
         encoder.encodeImage(s.target, into: encoder.x0)
         let t = flow.t(sampleID: s.sampleID, epoch: epoch, tokens: tokens)
         state.t = t
+        state.sampleID = s.sampleID
         flow.noise(sampleID: s.sampleID, epoch: epoch, into: noise.buffer)
         FlowMatching.interpolate(n, x0: encoder.x0.data, noise: noise.data, t: t, xt: state.xt.data, velocity: state.velocity.data)
         state.useContent = kind == .uso && s.hasContentReference
@@ -207,11 +213,14 @@ public final class DiffusionProgram: StageProgram {
                             styleCount: st.hasStyle ? 1 : 0, text: st.text, textRows: st.textRows,
                             pooled: st.pooled, t: st.t, guidance: guidance)
         }
+        // Fault injection for tests: a NaN in the poisoned sample's input makes its loss NaN.
+        for st in slot.samples.prefix(slot.count) where poison?.source == .loss && poison?.sampleID == st.sampleID { st.xt.data[0] = .nan }
         model.forward(batch: batch, slot.acts)
         for (b, st) in slot.samples.prefix(slot.count).enumerated() {
             precondition(slot.acts.dit.outputOffset(b) == b * c.noisyTokens, "v_hat packing differs from the pack's buffers")
             st.loss = FlowMatching.loss(n, vhat: slot.acts.output(b), target: st.velocity.data, scale: 1 / Float(globalBatch),
                                         dvhat: st.dv.data)
+            if poison?.source == .backward && poison?.sampleID == st.sampleID { st.dv.data[0] = .nan }
             // Only samples with a style reference get the reward, and only once lambda is on.
             if let reward, let asr = st.asr, st.hasStyle, lambda > 0 {
                 let s = styleImages(b)
@@ -241,6 +250,6 @@ public final class DiffusionProgram: StageProgram {
         } : nil)
         if let failure { throw failure }
         times.backward += seconds(since: t0)
-        return zip(slot.samples.prefix(slot.count), rewards).map { st, r in SampleLoss(loss: st.loss, task: st.task, reward: r.map(Double.init)) }
+        return zip(slot.samples.prefix(slot.count), rewards).map { st, r in SampleLoss(loss: st.loss, task: st.task, reward: r.map(Double.init), sampleID: st.sampleID) }
     }
 }

@@ -1,5 +1,6 @@
 import Comm
 import Config
+import FlightRecorder
 import Foundation
 import TensorCore
 import USOModel
@@ -42,6 +43,10 @@ public final class GradientSync {
     public let partition: StatePartition?
     public let owned: Range<Int>
     public let ownedGradients: TensorStorage?
+    /// The first element of this trainer's own gradients (flat index) found not finite this
+    /// step, before the sum: every bucket is checked as it becomes ready ("bucket ready"
+    /// spans), before its allreduce starts.
+    public private(set) var localNonFinite: Int?
     /// Seconds the last `gatherWeights` waited for its allgathers once every bucket was updated.
     public private(set) var lastGatherSeconds = 0.0
 
@@ -89,6 +94,7 @@ public final class GradientSync {
     public func beginStep() {
         started = 0
         lastMilestone = -1
+        localNonFinite = nil
         requests.removeAll(keepingCapacity: true)
     }
 
@@ -108,7 +114,22 @@ public final class GradientSync {
         for r in requests where !r.isComplete { try r.test() }
     }
 
+    /// Bucket k's gradients are final: checks them for NaN or infinity (this trainer's own,
+    /// before the sum), recorded as the bucket's "bucket ready" span.
+    private func checkReady(_ k: Int) {
+        let r = buckets[k]
+        let span = FlightRecorder.shared.begin(.bucketReady, .compute, sequence: Int64(k), bytes: Int64(r.count * 4))
+        if localNonFinite == nil {
+            withExtendedLifetime(storage) {
+                let g = storage.base + r.lowerBound
+                if !ElementwiseKernels.allFinite(r.count, g) { localNonFinite = (0..<r.count).first { !g[$0].isFinite }.map { r.lowerBound + $0 } }
+            }
+        }
+        FlightRecorder.shared.end(span)
+    }
+
     private func start(_ k: Int) throws {
+        checkReady(k)
         let r = buckets[k]
         if let partition, let ownedGradients {
             // This trainer's part of bucket k lands at its place in the owned slice.
@@ -132,7 +153,12 @@ public final class GradientSync {
                 try start(started)
                 started += 1
             }
+            // The exposed part of the sync: what the step waits for once the backward is done.
+            let since = FlightRecorder.now()
             try Request.waitAll(requests)
+            FlightRecorder.shared.record(.syncWait, .compute, since: since, bytes: Int64(storage.count * 4))
+        } else {
+            for k in buckets.indices { checkReady(k) }
         }
         lastExposedSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
     }
@@ -166,6 +192,7 @@ extension GradientSync {
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
         try Request.waitAll(gathers)
+        FlightRecorder.shared.record(.syncWait, .compute, since: t0)
         lastGatherSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         for (i, p) in store.trainable.enumerated() {
             withExtendedLifetime(p.value) { p.data.update(from: storage.base + offsets[i], count: p.count) }

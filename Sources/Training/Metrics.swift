@@ -27,6 +27,8 @@ public struct StepMetrics: Codable, Sendable {
     public var optimizerStateBytes: [Int]?
     /// On a skipped step: the first trainable tensor whose gradient held a NaN or infinity.
     public var nonFiniteGradient: String?
+    /// On a skipped step: where each trainer found a non-finite value before the sum.
+    public var nonFinite: [String]?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, samples, time, skipped
@@ -41,6 +43,7 @@ public struct StepMetrics: Codable, Sendable {
         case peakResidentBytes = "peak_resident_bytes"
         case optimizerStateBytes = "optimizer_state_bytes"
         case nonFiniteGradient = "non_finite_gradient"
+        case nonFinite = "non_finite"
     }
 }
 

@@ -20,11 +20,14 @@ public struct SampleLoss: Sendable {
     public let task: String
     /// The style reward applied to the sample, if any.
     public let reward: Double?
+    /// The sample's id (-1 where a loss is the batch's, not one sample's).
+    public let sampleID: Int64
 
-    public init(loss: Double, task: String, reward: Double? = nil) {
+    public init(loss: Double, task: String, reward: Double? = nil, sampleID: Int64 = -1) {
         self.loss = loss
         self.task = task
         self.reward = reward
+        self.sampleID = sampleID
     }
 }
 

@@ -59,11 +59,10 @@ public struct TrainJob {
         let runFolder = config.run.out.isEmpty ? "runs/\(config.run.stage.rawValue)" : config.run.out
         let diagnostics = try RunDiagnostics.start(config, runFolder: runFolder, world: world, roles: roleNames)
         do { try runRole(config, path: path, allOverrides: allOverrides, roles: roles, world: world, diagnostics: diagnostics) } catch {
-            try? diagnostics.flush()   // what this rank was doing when it failed
+            diagnostics.abandon()   // what this rank was doing when it failed, flushed
             throw error
         }
-        try diagnostics.flush()
-        try world.barrier()
+        try diagnostics.finish(world)
     }
 
     func runRole(_ config: RunConfig, path: String, allOverrides: [String], roles: RoleCommunicators, world: Communicator,

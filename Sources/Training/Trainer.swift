@@ -41,6 +41,10 @@ public final class Trainer {
     /// USO_FAULT_DIVERGE=TRAINER:STEP, parsed once (see `injectDivergenceForTests`).
     let faultDiverge: (trainer: Int, step: Int)?
     let faultNonFinite: Int?
+    /// USO_FAULT_NAN_SAMPLE=TRAINER:STEP:loss|backward: a NaN in that trainer's first sample of the step.
+    let faultNaNSample: (trainer: Int, step: Int, source: NonFiniteReport.Source)?
+    /// This trainer's own NaN/infinity check before the sum, and the skipped-in-a-row count.
+    let nonFiniteGuard: NonFiniteGuard
     let faultStopAfter: Int?
     let faultStopInSave: Int?
     /// RUN/checkpoints.
@@ -93,6 +97,11 @@ public final class Trainer {
         let fault = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"]?.split(separator: ":").compactMap { Int($0) }
         faultDiverge = fault.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
         faultNonFinite = ProcessInfo.processInfo.environment["USO_FAULT_NONFINITE"].flatMap { Int($0) }
+        faultNaNSample = ProcessInfo.processInfo.environment["USO_FAULT_NAN_SAMPLE"].flatMap { v in
+            let f = v.split(separator: ":")
+            guard f.count == 3, let t = Int(f[0]), let s = Int(f[1]), let source = NonFiniteReport.Source(rawValue: String(f[2])) else { return nil }
+            return (t, s, source)
+        }
         faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
         faultStopInSave = ProcessInfo.processInfo.environment["USO_FAULT_STOP_IN_SAVE"].flatMap { Int($0) }
 
@@ -129,6 +138,7 @@ public final class Trainer {
         let sync = GradientSync(communicator: trainers, store: program.store, strategy: config.sync.strategy, exchanges: exchangeGradients,
                                 bucketBytes: Int(config.sync.bucketMiB * 1_048_576), shardState: o.shardState, milestone: program.milestone(of:))
         self.sync = sync
+        nonFiniteGuard = NonFiniteGuard(trainer: trainers.rank, store: program.store)
         // ZeRO-1: the optimizer owns this trainer's slice and reads its reduced gradients.
         optimizer = AdamW(store: program.store, hyper: .init(beta1: Float(o.beta1), beta2: Float(o.beta2), eps: Float(o.eps),
                                                             weightDecay: Float(o.weightDecay)),
@@ -245,27 +255,38 @@ public final class Trainer {
             let stepStart = now()
             var times = StepTimes()
             let waitSpan = recorder.begin(.dataWait, .compute)
+            recorder.beginWaiting(waitSpan)
             let batch = try loader.next()
+            recorder.endWaiting()
             recorder.end(waitSpan)
             times.dataWait = loader.lastWaitSeconds
+            if let f = faultNaNSample, f.trainer == communicator.rank, f.step == step, let first = batch.samples.first {
+                diffusion?.poison = (first.sampleID, f.source)
+            } else {
+                diffusion?.poison = nil
+            }
             optimizer.store.zeroGradients()
             sync.beginStep()
+            nonFiniteGuard.beginStep()
             var losses: [SampleLoss] = []
             let samples = batch.samples
             let chunk = micro > 0 ? micro : max(1, samples.count)
-            var start = samples.startIndex
+            var start = samples.startIndex, microIndex = 0
             while start < samples.endIndex {
                 let end = min(samples.endIndex, start + chunk)
                 let last = end == samples.endIndex
                 let microSpan = recorder.begin(.microBatch, .compute, sequence: Int64(start - samples.startIndex) / Int64(chunk),
                                                bytes: Int64(end - start))
                 defer { recorder.end(microSpan) }
-                losses += try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
-                                          milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
-                start = end
+                let chunkLosses = try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
+                                                  milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
+                nonFiniteGuard.check(microBatch: microIndex, step: step, losses: chunkLosses, samples: samples[start..<end], last: last)
+                losses += chunkLosses
+                if !last { start = end; microIndex += 1 } else { break }
             }
             if samples.isEmpty { try sync.reached(milestone: Int.max) }
             try sync.finish()
+            nonFiniteGuard.checkSynced(sync, microBatch: microIndex, step: step, samples: samples[(samples.startIndex + microIndex * chunk)...])
             times.syncWait = sync.lastExposedSeconds
             injectNonFiniteGradientForTests()
 
@@ -273,8 +294,11 @@ public final class Trainer {
             var mine = StepTotals(tasks: tasks.count)
             for l in losses { mine.add(l, tasks: tasks) }
             mine.misses = Double((rewardClient?.stats.missed ?? 0) - missesBefore)
-            var wire = mine.flattened
+            // The last number: how many trainers found a non-finite value of their own.
+            var wire = mine.flattened + [nonFiniteGuard.report == nil ? 0 : 1]
             try communicator.allreduce(inPlace: &wire, op: .sum)
+            let found = wire.removeLast()
+            let reports = found > 0 ? try nonFiniteGuard.gather(communicator) : []
             let totals = StepTotals(flattened: wire, tasks: tasks.count)
             let rewardCount = Int(totals.rewardCount), misses = Int(totals.misses)
             let totalLoss = totals.totalLoss, count = totals.samples
@@ -289,7 +313,7 @@ public final class Trainer {
                 firstBad = try communicator.allreduce(firstBad, op: .min)
                 squares = try communicator.allreduce(squares, op: .sum)
             }
-            let finite = firstBad == Int64.max && totalLoss.isFinite
+            let finite = found == 0 && firstBad == Int64.max && totalLoss.isFinite
             let lr = schedule.rate(at: step)
             var norm = 0.0
             if finite {
@@ -319,8 +343,9 @@ public final class Trainer {
                                 samplesPerSecond: Double(count) / max(stepSeconds, 1e-9),
                                 time: StepTimes(flattened: worst),
                                 stepSeconds: stepSeconds, skipped: !finite, reward: rewardCount > 0 ? totals.rewardSum / Double(rewardCount) : nil,
-                                rewardSamples: rewardCount, rewardMisses: misses, nonFiniteGradient: nonFinite)
+                                rewardSamples: rewardCount, rewardMisses: misses, nonFiniteGradient: nonFinite ?? reports.first?.tensor)
             var m = m0
+            if !reports.isEmpty { m.nonFinite = reports.map(\.description) }
             if step + 1 == config.run.steps {
                 // Once per run: every trainer's peak resident memory, on the last line.
                 m.peakResidentBytes = try communicator.allgather([Int64(ProcessMemory.peakResidentBytes())]).map { Int($0[0]) }
@@ -328,13 +353,15 @@ public final class Trainer {
             }
             history.append(m)
             if !finite && isCoordinator {
-                FileHandle.standardError.write(Data(("uso train: step \(step) skipped (no update): loss \(totalLoss), "
-                    + (nonFinite.map { "first non-finite gradient in \($0)" } ?? "every gradient finite") + "\n").utf8))
+                FileHandle.standardError.write(Data(("uso train: step \(step) skipped (no update): loss \(m.loss), "
+                    + (nonFinite.map { "first non-finite gradient in \($0)" } ?? "every gradient finite")
+                    + (reports.isEmpty ? "" : "; found before the sum by " + reports.map(\.description).joined(separator: "; ")) + "\n").utf8))
             }
             if let metrics, step % config.run.logEvery == 0 || step + 1 == config.run.steps {
                 try metrics.write(m)
                 metrics.progress(m)
             }
+            try nonFiniteGuard.count(skipped: !finite, step: step, limit: config.diag.maxSkippedInARow, reports: reports)
             step += 1
             injectDivergenceForTests()
             if config.run.checksumEvery > 0 && step % config.run.checksumEvery == 0 && sync.exchanges { try checkReplicas() }
@@ -356,8 +383,22 @@ public final class Trainer {
         }
         if let done = try saver.finish(communicator) { try complete(done) }
         loader.stop()
-        try rewardClient?.finish()
+        try finishRewards()
         return history
+    }
+
+    /// Ends the reward conversation: the replies still owed are collected for at most
+    /// max(5 s, 4 x reward.deadline_ms); a reward rank that owes replies after that (stopped
+    /// or gone) is named, and training's results stand (every such sample trained without
+    /// the reward, as a deadline miss does).
+    func finishRewards() throws {
+        guard let rewardClient else { return }
+        let drain = max(5, 4 * config.reward.deadlineMs / 1000)
+        let owed = try rewardClient.finish(drain: drain)
+        guard !owed.isEmpty else { return }
+        let list = owed.keys.sorted().map { "rank \($0) owes \(owed[$0]!)" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data((String(format: "uso train: trainer %d: after %.0f s of waiting at the end, reward ", communicator.rank, drain)
+            + "replies are still owed (\(list)): the reward rank is stopped, gone or stuck; those samples trained without the reward\n").utf8))
     }
 
     /// Saves `RUN/checkpoints/step_<step>/`: every trainer copies its part of the state (the

@@ -94,6 +94,53 @@ enum FailureScenarios {
             return total == Int64(members.reduce(0, +)) ? nil : "sum \(total)"
         }
 
+        // diag.check_collectives: a mismatched call is an error on every rank naming the
+        // groups and their fingerprints, never a hang or a wrong sum; matched calls still reduce.
+        h.scenario("fingerprint.count-type-root-op") {
+            Communicator.checksCollectives = true
+            defer { Communicator.checksCollectives = false }
+            let last = n - 1
+            func expectMismatch(_ what: String, _ wants: [String], _ body: () throws -> Void) -> String? {
+                do {
+                    try body()
+                    return n == 1 ? nil : "\(what): no mismatch reported"
+                } catch let CommError.collectiveMismatch(comm, groups) {
+                    let text = "\(CommError.collectiveMismatch(communicator: comm, groups: groups))"
+                    if comm != world.name || groups.flatMap(\.ranks).sorted() != Array(0..<n) { return "\(what): groups \(groups)" }
+                    if groups.first(where: { $0.ranks.contains(last) })?.ranks != [last] { return "\(what): rank \(last) not alone in \(groups)" }
+                    for w in wants where !text.contains(w) { return "\(what): '\(w)' missing from: \(text)" }
+                    return nil
+                } catch { return "\(what): threw \(error)" }
+            }
+            // A count off by one on the last rank (unchecked: a wrong sum or a hang).
+            if let f = expectMismatch("count", ["8 x float32", "9 x float32", "MPI_Allreduce"], {
+                _ = try world.allreduce([Float](repeating: 1, count: me == last ? 9 : 8), op: .sum)
+            }) { return f }
+            // Another element type.
+            if let f = expectMismatch("type", ["float32", "float64"], {
+                if me == last { _ = try world.allreduce([Double(1)], op: .sum) } else { _ = try world.allreduce([Float(1)], op: .sum) }
+            }) { return f }
+            // Another root.
+            if let f = expectMismatch("root", ["root 0", "root \(last)"], {
+                var v = [Float(me)]
+                try v.withUnsafeMutableBufferPointer { (p) throws(CommError) in try world.broadcast(p, root: me == last ? last : 0) }
+            }) { return f }
+            // Another reduction, and another operation altogether.
+            if let f = expectMismatch("reduction", ["sum", "max"], { _ = try world.allreduce(Int32(1), op: me == last ? .max : .sum) }) { return f }
+            if let f = expectMismatch("operation", ["MPI_Barrier", "MPI_Allreduce"], {
+                if me == last { try world.barrier() } else { _ = try world.allreduce(Int32(1), op: .sum) }
+            }) { return f }
+            // Matched calls, blocking and not, give the right sums with the check on.
+            let total = try world.allreduce(Int32(me + 1), op: .sum)
+            let buffer = SharedBuffer<Float>(count: 5, repeating: Float(me))
+            try world.iallreduce(inPlace: buffer, op: .sum).wait()
+            let want = Float(n * (n - 1) / 2)
+            if total != Int32(n * (n + 1) / 2) || buffer.toArray() != [Float](repeating: want, count: 5) {
+                return "checked sums \(total), \(buffer.toArray())"
+            }
+            return nil
+        }
+
         h.scenario("split.undefined-color") {
             let sub = try world.split(color: me == 0 ? nil : 3, key: me, name: "not-zero")
             if me == 0 { return sub == nil ? nil : "rank 0 got a communicator" }

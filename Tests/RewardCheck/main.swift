@@ -72,7 +72,8 @@ if layout.role(of: world.rank) == .reward {
     }
     for (id, k) in pending { try check(id, k) }
     let s0 = client.stats
-    try client.finish()
+    let owed = try client.finish(drain: 30)
+    guard owed.isEmpty else { throw RewardError("trainer \(trainer): replies still owed after the drain: \(owed)") }
     let s = client.stats
     record("client.none-misapplied", misapplied)
     record("client.none-lost", s0.answered + s0.missed == s0.sent ? nil : "answered \(s0.answered) + missed \(s0.missed) != sent \(s0.sent)")

@@ -54,7 +54,8 @@ public enum MPIRun {
     /// variables of this process's environment the job must not inherit.
     public static func run(np: Int, _ executable: String, _ arguments: [String] = [],
                            timeout: Int = 120, environment: [String: String] = [:],
-                           unsetting: [String] = [], mpirunArguments: [String] = []) throws -> Outcome {
+                           unsetting: [String] = [], mpirunArguments: [String] = [],
+                           whileRunning: (@Sendable () -> Void)? = nil) throws -> Outcome {
         var args = ["-np", String(np), "--oversubscribe", "--timeout", String(timeout),
                     "-x", "OPENBLAS_NUM_THREADS"] + mpirunArguments
         for key in environment.keys.sorted() { args += ["-x", key] }
@@ -65,7 +66,7 @@ public enum MPIRun {
         env["OPENBLAS_NUM_THREADS"] = "1"
         for key in unsetting { env[key] = nil }
         env.merge(environment) { _, new in new }
-        return try runExclusive(launcher: "mpirun", args, environment: env)
+        return try runExclusive(launcher: "mpirun", args, environment: env, whileRunning: whileRunning)
     }
 
     /// Runs a program directly (a world of one, no mpirun), under the same lock.
@@ -77,8 +78,10 @@ public enum MPIRun {
         return try runExclusive(launcher: executable, arguments, environment: env)
     }
 
+    /// `whileRunning` runs on a thread of its own once the job has started (to act on it:
+    /// stop a rank, cut a file); the outcome waits for the job and for it.
     private static func runExclusive(launcher: String, _ arguments: [String],
-                                     environment: [String: String]) throws -> Outcome {
+                                     environment: [String: String], whileRunning: (@Sendable () -> Void)? = nil) throws -> Outcome {
         lock.lock()
         defer { lock.unlock() }
         let lockFD = open("/tmp/uso-mpirun.lock", O_CREAT | O_RDWR, 0o666)
@@ -108,7 +111,12 @@ public enum MPIRun {
         process.standardInput = FileHandle.nullDevice
         let start = Date()
         try process.run()
+        let done = DispatchSemaphore(value: 0)
+        if let whileRunning {
+            Thread { whileRunning(); done.signal() }.start()
+        }
         process.waitUntilExit()
+        if whileRunning != nil { done.wait() }
         try out.close()
         try err.close()
         return Outcome(exitCode: process.terminationStatus,

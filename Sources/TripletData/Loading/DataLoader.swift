@@ -136,9 +136,19 @@ public final class DataLoader: @unchecked Sendable {
         thread = nil
     }
 
+    /// Fault injection for tests: USO_FAULT_DATA_DELAY=TRAINER:BATCH:SECONDS makes that
+    /// trainer's loader take SECONDS longer over its BATCH-th batch (counted from its start),
+    /// as a slow filesystem would.
+    private lazy var faultDelay: (batch: Int, seconds: Double)? = {
+        let f = ProcessInfo.processInfo.environment["USO_FAULT_DATA_DELAY"]?.split(separator: ":").compactMap { Double($0) } ?? []
+        guard f.count == 3, Int(f[0]) == trainer else { return nil }
+        return (Int(f[1]), f[2])
+    }()
+
     private func produce(from start: DataCursor) {
         var cursor = start
         var permutation = plan.permutation(epoch: cursor.epoch)
+        var produced = 0
         while true {
             condition.lock()
             while freeSlots.isEmpty && !stopping { condition.wait() }
@@ -150,6 +160,8 @@ public final class DataLoader: @unchecked Sendable {
                 for (k, position) in positions.enumerated() {
                     try load(position, epoch: cursor.epoch, into: slots[slot][k])
                 }
+                if let d = faultDelay, d.batch == produced { usleep(UInt32(d.seconds * 1e6)) }
+                produced += 1
                 condition.lock()
                 ready.append((cursor, slot, positions.count))
                 condition.broadcast()
