@@ -34,14 +34,15 @@ public struct DiagBenchmark {
 
     enum Mode: CaseIterable { case off, on, checked }
 
-    func measure(_ mode: Mode) throws -> (Double, Int) {
+    /// `scratch`: the run folder every rank uses (rank 0's choice).
+    func measure(_ mode: Mode, scratch: String) throws -> (Double, Int) {
         var c = base
         let recording = mode != .off
         c.diag.recorderSpans = recording ? base.diag.recorderSpans : 0
         c.diag.checkCollectives = mode == .checked
         c.run.steps = steps
         c.run.checksumEvery = 0
-        c.run.out = NSTemporaryDirectory() + "uso-bench-diag-\(getpid())"
+        c.run.out = scratch
         c.data.globalBatch = perTrainerBatch * world.size
         let folder = c.run.out + "/diag"
         let diagnostics = try RunDiagnostics.start(c, runFolder: c.run.out, world: world, roles: (0..<world.size).map { "trainer \($0)" })
@@ -61,12 +62,13 @@ public struct DiagBenchmark {
     public func run() throws -> Result {
         var times: [Mode: [Double]] = [:], ratios: [Double] = [], checkedRatios: [Double] = [], spans = 0
         let modes = Mode.allCases
+        let scratch = NSTemporaryDirectory() + "uso-bench-diag-\(try world.broadcast(Int64(getpid()), root: 0))"
         for round in 0..<rounds {
             // Rotate which goes first, so a trend in the machine's load hits every mode alike.
             var t: [Mode: Double] = [:]
             for k in 0..<modes.count {
                 let mode = modes[(k + round) % modes.count]
-                let (seconds, n) = try measure(mode)
+                let (seconds, n) = try measure(mode, scratch: scratch)
                 t[mode] = seconds
                 times[mode, default: []].append(seconds)
                 if mode == .on { spans = n }

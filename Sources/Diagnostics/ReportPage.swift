@@ -90,7 +90,7 @@ extension RunReport {
             let y = 30 + 30 * i
             svg += "<text x=\"4\" y=\"\(y + 15)\" font-size=\"12\">rank \(s.rank)</text>"
             for p in parts {
-                let w = p.2(s) / longest * 500
+                let w = p.2(s) / longest * 440
                 svg += String(format: "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" fill=\"%@\"><title>%@ %@ ms</title></rect>", x, y, w, p.1, p.0, Self.ms(p.2(s)))
                 x += w
             }

@@ -164,7 +164,8 @@ public struct RunReport: Sendable {
             let late = Double(latest.at - first.at) * 1e-9
             let rank = trainers.first { $0.rank == latest.rank }!
             // What it did just before: its newest compute or reward span ended by its arrival.
-            let before = rank.spans.filter { $0.kind != .step && $0.stream != .comm && $0.stream != .io && $0.end > 0 && rank.end($0) <= latest.at }
+            // (A bucket's check just before its own allreduce is part of the call, not a cause.)
+            let before = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 && rank.end($0) <= latest.at }
                 .max { $0.end < $1.end }
             let previous = before.map { s in s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6) } ?? "-"
             let parts = key.split(separator: "#")
