@@ -20,6 +20,11 @@ public struct DiagBenchmark {
         public let spansPerStep: Double
         /// The cost of one span (begin and end) on a recorder of the same size, ns.
         public let spanNanoseconds: Double
+        /// Within one run, steps cycling off / on / checked (the recorder paused, running, running
+        /// with fingerprints): the median over every cycle of every round of on / off and checked / off.
+        public let alternatingRatio: Double, alternatingCheckedRatio: Double
+        /// The flushes' cost per step (they fall between steps, outside every step time), s.
+        public let flushPerStep: Double
     }
 
     public let world: Communicator
@@ -59,6 +64,47 @@ public struct DiagBenchmark {
         return (median(history.dropFirst().map(\.stepSeconds)), spans)
     }
 
+    /// One run whose steps cycle through the modes (step k: mode (k + round) mod 3), switched
+    /// at the top of each step on every rank alike; per-step times grouped by mode.
+    /// Returns each cycle's (off, on, checked) step times, the cycle's three consecutive steps.
+    func alternate(round: Int, scratch: String) throws -> (cycles: [(off: Double, on: Double, checked: Double)], flush: Double) {
+        var c = base
+        c.run.steps = 3 * steps + 1
+        c.run.checksumEvery = 0
+        c.run.out = scratch
+        c.data.globalBatch = perTrainerBatch * world.size
+        let diagnostics = try RunDiagnostics.start(c, runFolder: c.run.out, world: world, roles: (0..<world.size).map { "trainer \($0)" })
+        let trainer = try Trainer(config: c, trainers: world, quiet: true, progress: .none)
+        trainer.diagnostics = diagnostics
+        let modes = Mode.allCases
+        trainer.stepHook = { k in
+            let mode = modes[(k + round) % modes.count]
+            FlightRecorder.shared.paused = mode == .off
+            Communicator.checksCollectives = mode == .checked
+        }
+        let flushed = FlightRecorder.shared.flushSeconds
+        let history = try trainer.run()
+        let flush = (FlightRecorder.shared.flushSeconds - flushed) / Double(c.run.steps)
+        try diagnostics.finish(world)
+        FlightRecorder.shared.paused = false
+        Communicator.checksCollectives = false
+        try world.barrier()
+        if world.rank == 0 { try? FileManager.default.removeItem(atPath: c.run.out) }
+        try world.barrier()
+        // Cycles start at an off step: step j with (j + round) mod 3 = 0 (step 0, warming up, left out).
+        var cycles: [(off: Double, on: Double, checked: Double)] = []
+        var j = 1
+        while j + 2 < history.count {
+            if (j + round) % modes.count == 0 {
+                cycles.append((history[j].stepSeconds, history[j + 1].stepSeconds, history[j + 2].stepSeconds))
+                j += 3
+            } else {
+                j += 1
+            }
+        }
+        return (cycles, flush)
+    }
+
     public func run() throws -> Result {
         var times: [Mode: [Double]] = [:], ratios: [Double] = [], checkedRatios: [Double] = [], spans = 0
         let modes = Mode.allCases
@@ -76,6 +122,15 @@ public struct DiagBenchmark {
             ratios.append(t[.on]! / t[.off]!)
             checkedRatios.append(t[.checked]! / t[.off]!)
         }
+        // Each cycle's on / off and checked / off, pooled over rounds: neighbouring steps share
+        // the machine's state, so the ratios of a cycle see little of its drift.
+        var alternating: [Double] = [], alternatingChecked: [Double] = [], flushes: [Double] = []
+        for round in 0..<rounds {
+            let (cycles, flush) = try alternate(round: round, scratch: scratch)
+            alternating += cycles.map { $0.on / $0.off }
+            alternatingChecked += cycles.map { $0.checked / $0.off }
+            flushes.append(flush)
+        }
         // One span's cost, alone: a million begin/end pairs on a private recorder.
         let probe = FlightRecorder()
         try probe.configure(capacity: base.diag.recorderSpans)
@@ -85,6 +140,7 @@ public struct DiagBenchmark {
         let perSpan = Double(FlightRecorder.now() - t0) / Double(n)
         return Result(onSeconds: median(times[.on]!), offSeconds: median(times[.off]!), checkedSeconds: median(times[.checked]!),
                       ratio: median(ratios), checkedRatio: median(checkedRatios), spansPerStep: Double(spans) / Double(steps),
-                      spanNanoseconds: perSpan)
+                      spanNanoseconds: perSpan, alternatingRatio: median(alternating), alternatingCheckedRatio: median(alternatingChecked),
+                      flushPerStep: median(flushes))
     }
 }

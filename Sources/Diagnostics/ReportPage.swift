@@ -26,7 +26,7 @@ extension RunReport {
         out += "\nStragglers: \(collectivesCompared) collectives of the trainers compared by arrival\n"
         out += TextTable(header: ["rank", "last to arrive", "mean lateness ms"],
                          rows: lastArrivals.map { [String($0.rank), String($0.times), Self.ms($0.meanLate)] }).text
-        out += TextTable(header: ["collective", "step", "last rank", "late ms", "its span before"],
+        out += TextTable(header: ["collective", "step", "last rank", "late ms", "its span at arrival"],
                          rows: stragglers.map { ["\($0.operation) #\($0.sequence)", String($0.step), String($0.lastRank), Self.ms($0.late), $0.previous] }).text
         if !rewardRanks.isEmpty {
             out += "\nReward ranks\n" + TextTable(header: ["rank", "requests", "busy %", "mean serve ms"],
@@ -40,6 +40,29 @@ extension RunReport {
         out += "\nSkipped steps: \(skipped.count)\n" + skipped.map { "  step \($0.step): \($0.why)\n" }.joined()
         out += "Stalls: \(stalls.count)\n" + stalls.map { "  " + $0.report.replacingOccurrences(of: "\n", with: "\n  ") + "\n" }.joined()
         return out
+    }
+
+    /// The report's figures as JSON (`--json`): what the summary prints, for scripts.
+    public func json() throws -> Data {
+        let o: [String: Any] = [
+            "run": run, "trainers": trainers,
+            "steps": splits.map { ["rank": $0.rank, "role": $0.role, "steps": $0.steps, "step_s": $0.step, "compute_s": $0.compute,
+                                   "sync_s": $0.sync, "data_wait_s": $0.data, "reward_wait_s": $0.reward] },
+            "buckets": buckets.map { b -> [String: Any] in
+                var d: [String: Any] = ["bytes": b.bytes, "calls": b.count, "in_flight_s": b.seconds, "algbw_gbs": b.algbw, "busbw_gbs": b.busbw]
+                if let c = b.curveBusbw { d["curve_busbw_gbs"] = c }
+                return d
+            },
+            "collectives_compared": collectivesCompared,
+            "last_arrivals": lastArrivals.map { ["rank": $0.rank, "times": $0.times, "mean_late_s": $0.meanLate] },
+            "stragglers": stragglers.map { ["operation": $0.operation, "seq": $0.sequence, "step": $0.step, "last_rank": $0.lastRank,
+                                            "late_s": $0.late, "span": $0.previous] },
+            "reward_ranks": rewardRanks.map { ["rank": $0.rank, "requests": $0.requests, "busy_fraction": $0.busyFraction, "mean_serve_s": $0.meanServe] },
+            "reward_latencies": rewardLatencies.count,
+            "skipped": skipped.map { ["step": $0.step, "why": $0.why] },
+            "stalls": stalls.map { ["rank": $0.rank, "report": $0.report] },
+        ]
+        return try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
     }
 
     static func esc(_ s: String) -> String {

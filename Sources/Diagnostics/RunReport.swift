@@ -24,7 +24,7 @@ public struct RunReport: Sendable {
         public let operation: String, sequence: Int, step: Int, lastRank: Int
         /// The last arrival after the first (s).
         public let late: Double
-        /// The last rank's span just before it arrived.
+        /// The last rank's span it arrived from (or in), with its length.
         public let previous: String
     }
     public struct RewardRank: Sendable {
@@ -163,10 +163,11 @@ public struct RunReport: Sendable {
             let first = arrived.min { $0.at < $1.at }!, latest = arrived.max { $0.at < $1.at }!
             let late = Double(latest.at - first.at) * 1e-9
             let rank = trainers.first { $0.rank == latest.rank }!
-            // What it did just before: its newest compute or reward span ended by its arrival.
+            // What it was doing: its newest compute or reward span begun by its arrival (the one
+            // it arrived from, or in: a backward's buckets start inside the micro-batch).
             // (A bucket's check just before its own allreduce is part of the call, not a cause.)
-            let before = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 && rank.end($0) <= latest.at }
-                .max { $0.end < $1.end }
+            let before = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 && rank.start($0) <= latest.at }
+                .max { $0.start < $1.start }
             let previous = before.map { s in s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6) } ?? "-"
             let parts = key.split(separator: "#")
             out.append(Straggler(operation: String(parts[0]), sequence: Int(parts[1]) ?? -1, step: latest.step, lastRank: latest.rank, late: late, previous: previous))

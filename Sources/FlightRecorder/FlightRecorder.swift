@@ -82,6 +82,14 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
     private var flushed: Int64 = 0 { didSet { board?.storeBytes(of: flushed, toByteOffset: SharedBoard.flushedOffset, as: Int64.self) } }
     private let lock = NSLock()
     public private(set) var isOn = false
+    /// Recording suspended (`uso bench diag` alternates steps with and without it).
+    public var paused: Bool {
+        get { lock.withLock { isPaused } }
+        set { lock.withLock { isPaused = newValue } }
+    }
+    private var isPaused = false
+    /// Seconds spent in `flush` so far (its cost, which falls between steps).
+    public private(set) var flushSeconds = 0.0
     /// Operation names, interned (index 0 is "").
     public private(set) var operationNames: [String] = [""]
     private var operationIndex: [String: UInt16] = [:]
@@ -230,7 +238,7 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
     public func begin(_ kind: SpanKind, _ stream: SpanStream, sequence: Int64 = -1, bytes: Int64 = 0, peer: Int32 = -1,
                       operation: UInt16 = 0, state: CollectiveState = .none) -> Int64 {
         lock.withLock {
-            guard isOn, let ring else { return -1 }
+            guard isOn, !isPaused, let ring else { return -1 }
             var s = Span(kind: kind, stream: stream, start: Self.now())
             s.step = step; s.sequence = sequence; s.bytes = bytes; s.peer = peer; s.operation = operation; s.state = state
             let token = written
@@ -285,6 +293,8 @@ public final class FlightRecorder: @unchecked Sendable {   // every field under 
     /// Appends the spans recorded since the last flush, closed ones only up to the first
     /// open one (so a span is written once, complete), to `path` as JSON lines.
     public func flush(to path: String) throws {
+        let t0 = Self.now()
+        defer { let dt = Double(Self.now() - t0) * 1e-9; lock.withLock { flushSeconds += dt } }
         let (spans, names) = lock.withLock { () -> ([Span], [String]) in
             guard let ring else { return ([], operationNames) }
             var out: [Span] = []

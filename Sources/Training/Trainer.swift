@@ -46,6 +46,11 @@ public final class Trainer {
     /// This trainer's own NaN/infinity check before the sum, and the skipped-in-a-row count.
     let nonFiniteGuard: NonFiniteGuard
     let faultStopAfter: Int?
+    /// USO_FAULT_SLOW=TRAINER:MS: that trainer's every micro-batch takes MS longer (a slow sample).
+    let faultSlow: (trainer: Int, seconds: Double)?
+    /// Called on every trainer at the top of each step with its number (benchmarks switch
+    /// what they compare there, identically on every rank).
+    public var stepHook: ((Int) -> Void)?
     let faultStopInSave: Int?
     /// RUN/checkpoints.
     public private(set) var checkpoints: CheckpointFolder
@@ -101,6 +106,10 @@ public final class Trainer {
             let f = v.split(separator: ":")
             guard f.count == 3, let t = Int(f[0]), let s = Int(f[1]), let source = NonFiniteReport.Source(rawValue: String(f[2])) else { return nil }
             return (t, s, source)
+        }
+        faultSlow = ProcessInfo.processInfo.environment["USO_FAULT_SLOW"].flatMap { v in
+            let f = v.split(separator: ":").compactMap { Double($0) }
+            return f.count == 2 ? (Int(f[0]), f[1] / 1000) : nil
         }
         faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
         faultStopInSave = ProcessInfo.processInfo.environment["USO_FAULT_STOP_IN_SAVE"].flatMap { Int($0) }
@@ -248,6 +257,7 @@ public final class Trainer {
         diffusion?.pipelinePhase = communicator.rank
         let recorder = FlightRecorder.shared
         while step < config.run.steps {
+            stepHook?(step)
             recorder.currentStep = Int32(step)
             let stepSpan = recorder.begin(.step, .compute)
             diffusion?.currentStep = step
@@ -278,6 +288,7 @@ public final class Trainer {
                 let microSpan = recorder.begin(.microBatch, .compute, sequence: Int64(start - samples.startIndex) / Int64(chunk),
                                                bytes: Int64(end - start))
                 defer { recorder.end(microSpan) }
+                if let f = faultSlow, f.trainer == communicator.rank { usleep(UInt32(f.seconds * 1e6)) }
                 let chunkLosses = try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
                                                   milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
                 nonFiniteGuard.check(microBatch: microIndex, step: step, losses: chunkLosses, samples: samples[start..<end], last: last)

@@ -15,7 +15,10 @@ struct BenchDiagCommand: ParsableCommand {
             recorder on as in a run (its ring in a board file, every span, the stall inspector \
             watching, flushes every diag.flush_every steps), off, and on with every collective's \
             fingerprint compared first (diag.check_collectives), rotating the order in rounds; \
-            reports the median step time of each and the median of the rounds' ratios to off.
+            reports the median step time of each and the median of the rounds' ratios to off. \
+            Then, per round, one run whose steps cycle through the three modes (switched at each \
+            step's start on every rank), which takes the noise between runs out of the ratios, \
+            and the flushes' cost per step (they fall between steps).
 
             Example:
               Cluster/launch-local.sh -np 2 uso bench diag --data data --stage base
@@ -50,6 +53,9 @@ struct BenchDiagCommand: ParsableCommand {
                          r.onSeconds * 1e3, r.offSeconds * 1e3, r.ratio))
             print(String(format: "with every collective's fingerprint checked (diag.check_collectives) %.2f ms; checked / off = %.4f",
                          r.checkedSeconds * 1e3, r.checkedRatio))
+            print(String(format: "steps cycling within one run: on / off = %.4f, checked / off = %.4f (medians over every cycle of consecutive off, on, checked steps); "
+                         + "flushes %.1f us per step, between steps (%.5f of a step)",
+                         r.alternatingRatio, r.alternatingCheckedRatio, r.flushPerStep * 1e6, r.flushPerStep / r.offSeconds))
             print(String(format: "one span (begin + end) alone: %.0f ns; %.0f spans per step cost %.1f us of a %.1f ms step (%.6f)",
                          r.spanNanoseconds, r.spansPerStep, r.spanNanoseconds * r.spansPerStep / 1e3, r.offSeconds * 1e3,
                          1 + r.spanNanoseconds * r.spansPerStep * 1e-9 / r.offSeconds))

@@ -63,8 +63,8 @@ struct DiagReportCommand: ParsableCommand {
             before), the reward ranks' busy time and the request-to-reply latency, skipped steps and \
             stall reports. --html writes one page (no network) with SVG charts: loss and reward, the \
             step split per rank, busbw against bucket size with the curve, the reward latency \
-            histogram and a swimlane of the last steps. Works on a run still going, with what has \
-            been flushed.
+            histogram and a swimlane of the last steps; --json writes the figures for scripts. Works \
+            on a run still going, with what has been flushed.
 
             The curve: uso bench allreduce --json FILE on the same machines and ranks (default: \
             RUN/diag/allreduce.json when present).
@@ -78,6 +78,7 @@ struct DiagReportCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("A run folder.", valueName: "run")) var folder: String
     @Option(help: ArgumentHelp("Also write the HTML page here.", valueName: "file")) var html: String?
     @Option(help: ArgumentHelp("An allreduce curve (uso bench allreduce --json).", valueName: "file")) var curve: String?
+    @Option(help: ArgumentHelp("Also write the figures as JSON here.", valueName: "file")) var json: String?
     @Option(help: "Steps in the swimlane.") var laneSteps: Int = 3
 
     func run() throws {
@@ -88,6 +89,12 @@ struct DiagReportCommand: ParsableCommand {
                 throw ValidationError("\(html): cannot write the page: \(error.localizedDescription)")
             }
             print("uso diag report: wrote \(html)")
+        }
+        if let json {
+            do { try report.json().write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
+                throw ValidationError("\(json): cannot write the figures: \(error.localizedDescription)")
+            }
+            print("uso diag report: wrote \(json)")
         }
     }
 }

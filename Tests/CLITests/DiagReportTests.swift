@@ -83,3 +83,54 @@ struct DiagReportTests {
         #expect(none.exitCode != 0 && none.stderr.contains("\(dir.path)/data/diag/clock.json: missing"), "\(none.transcript)")
     }
 }
+
+extension DiagReportTests {
+    /// A straggler caused on purpose (USO_FAULT_SLOW: each of trainer 1's micro-batches 40 ms
+    /// longer): the report names trainer 1 as the last to arrive at every step's gradient
+    /// allreduce, late by about the delay, in a micro-batch, and trainer 0's exposed sync as the
+    /// larger; a run
+    /// still going (a cut-off last line, as a flush in progress leaves) is reported from what
+    /// has been flushed.
+    @Test func aStragglerCausedOnPurposeIsNamed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "8",
+                                                  "--pairs", "32", "--style-images", "8"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+        let run = "\(dir.path)/run"
+        let train = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
+                                                "--set", "run.out=\(run)", "--set", "data.path=\(dir.path)/data/pairs",
+                                                "--set", "run.init_weights=random", "--set", "run.steps=8"],
+                                   environment: ["USO_FAULT_SLOW": "1:40"])
+        try #require(train.exitCode == 0, "\(train.transcript)")
+        let report = try MPIRun.runWithoutMPI(uso, ["diag", "report", run, "--json", "\(dir.path)/r.json"])
+        try #require(report.exitCode == 0, "\(report.transcript)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/r.json"))) as? [String: Any])
+        // Every gradient allreduce (one per step): trainer 1 last, by about the delay, arriving
+        // in its micro-batch. (The small allreduces after the sync start together: either may be last.)
+        let compared = o["collectives_compared"] as! Int
+        let late = (o["stragglers"] as! [[String: Any]]).filter { ($0["late_s"] as! Double) >= 0.03 }
+        #expect(compared >= 8 * 3 && late.count >= 8, "\(late.count) late collectives of \(compared)")
+        for l in late {
+            #expect(l["last_rank"] as? Int == 1 && (l["operation"] as! String).hasPrefix("MPI_Iallreduce(trainers)")
+                    && (l["span"] as! String).hasPrefix("micro-batch"), "\(l)")
+        }
+        let one = try #require((o["last_arrivals"] as! [[String: Any]]).first { $0["rank"] as? Int == 1 })
+        #expect((one["times"] as! Int) >= 8, "\(one)")
+        let steps = o["steps"] as! [[String: Any]]
+        // Trainer 0 waits for trainer 1: its exposed sync is the larger.
+        #expect((steps[0]["sync_s"] as! Double) > (steps[1]["sync_s"] as! Double) + 0.02, "\(steps)")
+
+        // A run still going: the last line cut off mid-flush.
+        let file = "\(run)/diag/rank_01.jsonl"
+        var text = try String(contentsOfFile: file, encoding: .utf8)
+        text += "{\"kind\":\"step\",\"stream\":\"comp"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let going = try MPIRun.runWithoutMPI(uso, ["diag", "report", run])
+        #expect(going.exitCode == 0 && going.stdout.contains("Stragglers:"), "\(going.transcript)")
+        // A damaged line inside the file is an error naming the file and the line.
+        try ("garbage\n" + text + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let damaged = try MPIRun.runWithoutMPI(uso, ["diag", "report", run])
+        #expect(damaged.exitCode != 0 && damaged.stderr.contains("\(file): line 1 is not a flight-recorder span"), "\(damaged.transcript)")
+    }
+}

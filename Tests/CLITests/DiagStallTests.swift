@@ -152,4 +152,54 @@ struct DiagStallTests {
         #expect(ended.stderr.contains("1 steps in a row skipped for non-finite values (diag.max_skipped_in_a_row = 1), the last at step 3")
                 && ended.stderr.contains("trainer 1, step 3, micro-batch 0"), "\(ended.stderr)")
     }
+
+    /// The reward rank stopped mid-run (stage uso, 2 trainers + 1 dedicated reward rank):
+    /// training goes on with the misses counted, the drain at the end waits its deadline and
+    /// names the reward rank that owes replies, the coordinator writes its final message, and
+    /// the job's last barrier, which the stopped rank never reaches, is ended by the stall
+    /// inspector naming it, not by mpirun's timeout.
+    @Test func stoppedRewardRankDoesNotHangTheEnd() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "24",
+                                                  "--pairs", "16", "--style-images", "16", "--shard-size", "16"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-csd.toml".repoPath, "--progress", "none",
+                                              "--set", "run.out=\(dir.path)/csd", "--set", "data.path=\(dir.path)/data/styles", "--set", "run.steps=3"])
+        try #require(csd.exitCode == 0, "\(csd.transcript)")
+        let base = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
+                                               "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
+                                               "--set", "run.init_weights=random", "--set", "run.steps=3"])
+        try #require(base.exitCode == 0, "\(base.transcript)")
+        let run = "\(dir.path)/run"
+        let board = "\(run)/diag/live/" + SharedBoard.fileName(rank: 2)
+        let trainerBoard = "\(run)/diag/live/" + SharedBoard.fileName(rank: 0)
+        final class Stop: @unchecked Sendable { var pid: Int32 = 0 }
+        let stop = Stop()
+        let job = try MPIRun.run(np: 3, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
+                                              "--set", "run.out=\(run)", "--set", "data.path=\(dir.path)/data/triplets",
+                                              "--set", "run.init_weights=\(dir.path)/base/weights", "--set", "run.steps=12",
+                                              "--set", "reward.start_step=0", "--set", "reward.mode=dedicated", "--set", "cluster.reward_ranks=1",
+                                              "--set", "reward.csd_weights=\(dir.path)/csd/weights", "--set", "reward.deadline_ms=200",
+                                              "--set", "diag.stall_warn_s=\(Self.warn)", "--set", "diag.stall_abort_s=\(Self.abort)"], timeout: 120) {
+            for _ in 0..<600 {
+                if let t = SharedBoard.read(trainerBoard), t.step >= 3, let b = SharedBoard.read(board) {
+                    stop.pid = b.pid
+                    kill(b.pid, SIGSTOP)
+                    return
+                }
+                usleep(50_000)
+            }
+        }
+        try #require(stop.pid > 0, "the reward rank's board never appeared: \(job.transcript)")
+        #expect(job.stdout.contains("uso train: wrote \(run)/weights"), "no final message: \(job.transcript)")
+        #expect(job.stderr.contains("reward replies are still owed (rank 2 owes"), "\(job.stderr)")
+        #expect(job.stderr.contains("not arrived: rank 2 (reward rank 0") && job.stderr.contains("stopped or gone (pid \(stop.pid))"), "\(job.stderr)")
+        #expect(job.exitCode != 0 && job.seconds < 90, "exit \(job.exitCode) after \(job.seconds) s")
+        let metrics = try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8)
+        let misses = metrics.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { $0["reward_misses"] as? Int }.reduce(0, +)
+        #expect(misses > 0, "no reward misses counted")
+        #expect(FileManager.default.fileExists(atPath: "\(run)/weights"), "weights not written")
+    }
 }
