@@ -77,4 +77,16 @@ step "sharded resume at 1 rank" "$uso" train --resume "$work/zero" --steps 6 --p
 step "ckpt export --average" "$uso" ckpt export "$work/run/checkpoints/step_00000006" --out mean --average 2
 step "ckpt export --fuse" "$uso" ckpt export "$work/uso/checkpoints/step_00000002" --out fused --fuse --dtype bf16
 step "bench ckpt" "${mpi[@]}" "$uso" bench ckpt --preset tiny --rounds 1 --folder "$work/bench-ckpt"
+step "diag timeline" "$uso" diag timeline "$work/zero" --out trace.json
+step "bench allreduce --json" "${mpi[@]}" "$uso" bench allreduce --max-size 64KiB --json "$work/zero/diag/allreduce.json"
+step "diag report --html --json" "$uso" diag report "$work/zero" --html report.html --json report.json
+# The stall inspector's dump: a trainer whose data is late, the job ended at stall_abort_s (its exit is expected).
+if "${mpi[@]}" -x USO_FAULT_DATA_DELAY=1:2:20 "$uso" train --config base.toml --progress none --set run.out="$work/stall" \
+    --set diag.stall_warn_s=1 --set diag.stall_abort_s=3 > "$work/stall.log" 2>&1; then
+    cat "$work/stall.log" >&2; echo "check_asan: FAILED: the stalled job did not end with an error" >&2; exit 1
+fi
+if grep -q "AddressSanitizer" "$work/stall.log" || ! grep -q "ending the job" "$work/stall.log"; then
+    cat "$work/stall.log" >&2; echo "check_asan: FAILED: stall inspector" >&2; exit 1
+fi
+echo "check_asan: ok: stall inspector abort and dump"
 echo "check_asan: no AddressSanitizer report"

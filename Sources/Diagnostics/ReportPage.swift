@@ -69,7 +69,7 @@ extension RunReport {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    static let colours: [String: String] = ["step": "#dde3ea", "data wait": "#e8a33d", "micro-batch": "#4a7fb5", "bucket ready": "#8e6bbf",
+    static let colours: [String: String] = ["step": "#dde3ea", "data wait": "#e8a33d", "micro-batch": "#9db8d6", "forward": "#4a7fb5", "backward": "#2f5f8f", "bucket ready": "#8e6bbf",
                                             "optimizer": "#5aa469", "sync wait": "#d9534f", "reward send": "#c97fb0", "reward receive": "#b04a8f",
                                             "reward serve": "#7a3b69", "checkpoint copy": "#777", "checkpoint write": "#999"]
 

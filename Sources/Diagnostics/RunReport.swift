@@ -163,12 +163,16 @@ public struct RunReport: Sendable {
             let first = arrived.min { $0.at < $1.at }!, latest = arrived.max { $0.at < $1.at }!
             let late = Double(latest.at - first.at) * 1e-9
             let rank = trainers.first { $0.rank == latest.rank }!
-            // What it was doing: its newest compute or reward span begun by its arrival (the one
-            // it arrived from, or in: a backward's buckets start inside the micro-batch).
-            // (A bucket's check just before its own allreduce is part of the call, not a cause.)
-            let before = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 && rank.start($0) <= latest.at }
-                .max { $0.start < $1.start }
-            let previous = before.map { s in s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6) } ?? "-"
+            // What it was doing: the spans it arrived in (a backward's buckets start inside the
+            // micro-batch's backward), outermost first; else the one it arrived from. (A bucket's
+            // check just before its own allreduce is part of the call, not a cause.)
+            let candidates = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 }
+            let inside = candidates.filter { rank.start($0) <= latest.at && latest.at <= rank.end($0) }.sorted { $0.start < $1.start }
+            let chain = inside.isEmpty ? candidates.filter { rank.end($0) <= latest.at }.max { $0.end < $1.end }.map { [$0] } ?? [] : inside
+            func name(_ s: SpanLine.Decoded) -> String {
+                s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6)
+            }
+            let previous = chain.isEmpty ? "-" : (inside.isEmpty ? "after " : "in ") + chain.map(name).joined(separator: " > ")
             let parts = key.split(separator: "#")
             out.append(Straggler(operation: String(parts[0]), sequence: Int(parts[1]) ?? -1, step: latest.step, lastRank: latest.rank, late: late, previous: previous))
             let (n, sum) = last[latest.rank] ?? (0, 0)

@@ -3,7 +3,7 @@ import Foundation
 /// What a recorded span is: a phase of a step, a collective, a reward message, a save.
 public enum SpanKind: UInt8, Sendable, CaseIterable {
     case step, dataWait, microBatch, bucketReady, collective, optimizer, rewardSend, rewardReceive, rewardServe
-    case checkpointCopy, checkpointWrite, syncWait
+    case checkpointCopy, checkpointWrite, syncWait, forward, backward
 
     public var name: String {
         switch self {
@@ -19,6 +19,8 @@ public enum SpanKind: UInt8, Sendable, CaseIterable {
         case .checkpointCopy: return "checkpoint copy"
         case .checkpointWrite: return "checkpoint write"
         case .syncWait: return "sync wait"
+        case .forward: return "forward"
+        case .backward: return "backward"
         }
     }
 }

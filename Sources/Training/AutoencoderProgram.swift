@@ -1,3 +1,4 @@
+import FlightRecorder
 import Foundation
 import TensorCore
 import TripletData
@@ -35,10 +36,12 @@ public final class AutoencoderProgram: StageProgram {
             let loss = FlowMatching.loss(recon.count, vhat: recon.data, target: s.target.data, scale: 1 / Float(globalBatch),
                                          dvhat: dRecon.data)
             times.forward += seconds(since: t0)
+            FlightRecorder.shared.record(.forward, .compute, since: t0)
             t0 = now()
             model.autoencoder.decodeBackward(dImage: dRecon.data, dLatent: dLatent.data, acts)
             model.autoencoder.encodeBackward(dLatent: dLatent.data, image: s.target.data, acts)
             times.backward += seconds(since: t0)
+            FlightRecorder.shared.record(.backward, .compute, since: t0)
             losses.append(SampleLoss(loss: loss, task: "reconstruction"))
         }
         try milestone?(0)

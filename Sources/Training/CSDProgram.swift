@@ -1,3 +1,4 @@
+import FlightRecorder
 import Foundation
 import TensorCore
 import TripletData
@@ -40,6 +41,7 @@ public final class CSDProgram: StageProgram {
         let (loss, anchors) = SupervisedContrastive.loss(z, labels: samples.map(\.styleID), dim: d, temperature: temperature,
                                                          scale: Double(n) / Double(globalBatch), gradient: &gradient)
         times.forward += seconds(since: t0)
+        FlightRecorder.shared.record(.forward, .compute, since: t0)
         t0 = now()
         if anchors > 0 {
             for k in 0..<n {
@@ -47,6 +49,7 @@ public final class CSDProgram: StageProgram {
             }
         }
         times.backward += seconds(since: t0)
+        FlightRecorder.shared.record(.backward, .compute, since: t0)
         try milestone?(0)
         // Each sample carries the micro-batch's loss, so the step's mean over samples is the mean over micro-batches.
         return samples.map { _ in SampleLoss(loss: loss, task: "supcon") }

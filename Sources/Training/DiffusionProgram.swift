@@ -1,4 +1,5 @@
 import Config
+import FlightRecorder
 import Foundation
 import Reward
 import TensorCore
@@ -198,6 +199,7 @@ public final class DiffusionProgram: StageProgram {
             state.task = state.hasStyle && state.useContent ? "subject+style" : state.hasStyle ? "style" : state.useContent ? "subject" : "text"
         }
         times.forward += seconds(since: t0)
+        FlightRecorder.shared.record(.forward, .compute, since: t0)
     }
 
     /// The pack's forward, its losses, and (stage uso with ASR) its reward requests.
@@ -229,6 +231,7 @@ public final class DiffusionProgram: StageProgram {
             }
         }
         times.forward += seconds(since: t0)
+        FlightRecorder.shared.record(.forward, .compute, since: t0)
     }
 
     private func backward(_ slot: PackSlot, lambda: Float, globalBatch: Int, milestone: ((Int) throws -> Void)?,
@@ -250,6 +253,7 @@ public final class DiffusionProgram: StageProgram {
         } : nil)
         if let failure { throw failure }
         times.backward += seconds(since: t0)
+        FlightRecorder.shared.record(.backward, .compute, since: t0)
         return zip(slot.samples.prefix(slot.count), rewards).map { st, r in SampleLoss(loss: st.loss, task: st.task, reward: r.map(Double.init), sampleID: st.sampleID) }
     }
 }

@@ -113,7 +113,7 @@ extension DiagReportTests {
         #expect(compared >= 8 * 3 && late.count >= 8, "\(late.count) late collectives of \(compared)")
         for l in late {
             #expect(l["last_rank"] as? Int == 1 && (l["operation"] as! String).hasPrefix("MPI_Iallreduce(trainers)")
-                    && (l["span"] as! String).hasPrefix("micro-batch"), "\(l)")
+                    && (l["span"] as! String).hasPrefix("in micro-batch 0 ("), "\(l)")
         }
         let one = try #require((o["last_arrivals"] as! [[String: Any]]).first { $0["rank"] as? Int == 1 })
         #expect((one["times"] as! Int) >= 8, "\(one)")

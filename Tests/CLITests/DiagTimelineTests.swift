@@ -64,7 +64,7 @@ struct DiagTimelineTests {
                 steps = [e for e in spans[(r, 0)] if e["name"] == "step"]
                 assert len(steps) == 6 and [s["args"]["step"] for s in steps] == list(range(6)), steps
                 kinds = {e["name"] for e in spans[(r, 0)]}
-                assert {"data wait", "micro-batch", "optimizer", "checkpoint copy"} <= kinds, kinds
+                assert {"data wait", "micro-batch", "forward", "backward", "bucket ready", "sync wait", "optimizer", "checkpoint copy"} <= kinds, kinds
                 for s in steps:
                     inside = [e for e in spans[(r, 0)] if e["name"] == "micro-batch" and s["ts"] <= e["ts"] <= s["ts"] + s["dur"]]
                     assert inside, ("a step without its micro-batches", s)
