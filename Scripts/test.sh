@@ -9,6 +9,13 @@ Scripts/bootstrap.sh
 if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="/opt/swift/usr/bin:$PATH"
 fi
+# The multi-host tests (MultiHostTests: hosts as network namespaces, Cluster/fake-hosts.sh) need
+# root and iproute2; say plainly whether they run.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns list >/dev/null 2>&1; then
+    echo "test: multi-host tests run (root, network namespaces available)"
+else
+    echo "test: multi-host tests SKIPPED: they need root and iproute2 (network namespaces); MultiHostTests reports them as skipped"
+fi
 echo "test: swift test $*"
 start=$(date +%s)
 swift test "$@"
