@@ -2,7 +2,9 @@
 # Several "hosts" on one machine, for trying multi-host launches without a cluster.
 #
 #   Cluster/fake-hosts.sh up K      make hosts usoh1..usohK (network namespaces on a bridge)
-#   Cluster/fake-hosts.sh down      remove them
+#   Cluster/fake-hosts.sh down      remove them (every process in them killed by pid)
+#   Cluster/fake-hosts.sh link K down|up
+#                                   cut host usohK's link, or plug it back in
 #   Cluster/fake-hosts.sh mpirun-args K [SLOTS]
 #                                   print the mpirun options that launch ranks on them,
 #                                   SLOTS ranks per host (default 2), host by host
@@ -11,7 +13,10 @@
 # private bridge (usobr0, 10.99.0.254), loopback up and no default route: only these
 # addresses are ever reached, with real TCP between the hosts. mpirun starts its daemons
 # there through Cluster/netns-rsh.sh, which also gives each one its own host name (or
-# shared-memory segment names collide between "hosts"). Needs root and iproute2.
+# shared-memory segment names collide between "hosts"). TCP keepalive on mpirun's daemon
+# links (3 s idle, then 3 probes 1 s apart) ends a job whose host is cut off in about 6 s
+# instead of hanging; a link that drops for 2 s and comes back is ridden out. Needs root and
+# iproute2.
 #
 # Example (2 hosts, 2 ranks each, reward ranks spread over both):
 #   Cluster/fake-hosts.sh up 2
@@ -43,9 +48,18 @@ up() {
 down() {
     for ns in $(ip netns list | awk '/^usoh[0-9]+/ {print $1}'); do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        # A killed process leaves the namespace (and its link) only once it has exited.
+        for _ in $(seq 1 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
         ip netns del "$ns"
     done
+    for l in $(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^usov[0-9]+/ {split($2, a, "@"); print a[1]}'); do
+        ip link del "$l" 2>/dev/null || true
+    done
     ip link del "$bridge" 2>/dev/null || true
+}
+
+link() {
+    ip link set "usov${1:?which host?}" "${2:?up or down?}"
 }
 
 mpirun_args() {
@@ -54,12 +68,14 @@ mpirun_args() {
     local IFS=,
     echo "--host ${hosts[*]} --mca plm_rsh_agent $here/netns-rsh.sh" \
          "--mca oob_tcp_if_include $subnet.0/24 --mca btl_tcp_if_include $subnet.0/24" \
-         "--mca btl self,vader,tcp --bind-to none --mca mpi_yield_when_idle 1"
+         "--mca btl self,vader,tcp --bind-to none --mca mpi_yield_when_idle 1" \
+         "--mca oob_tcp_keepalive_time 3 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3"
 }
 
 case "${1:-}" in
     up) up "${2:?how many hosts?}" ;;
     down) down; echo "fake-hosts: removed" ;;
+    link) link "${2:-}" "${3:-}" ;;
     mpirun-args) mpirun_args "${2:?how many hosts?}" "${3:-2}" ;;
-    *) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
+    *) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

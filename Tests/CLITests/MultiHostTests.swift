@@ -1,3 +1,4 @@
+import FlightRecorder
 import Foundation
 import Testing
 import USOTestSupport
@@ -87,5 +88,178 @@ struct MultiHostTests {
         #expect(trace.exitCode == 0, "\(trace.transcript)")
         let traceText = try String(contentsOfFile: "\(dir.path)/trace.json", encoding: .utf8)
         #expect(traceText.contains("rank 2 (reward rank 0) on usoh3") && traceText.contains("rank 0 (trainer 0, coordinator) on usoh1"), "host names missing from the trace")
+    }
+
+    func tinyBase(_ dir: TemporaryDirectory) throws {
+        let made = try MPIRun.runWithoutMPI(MPIRun.executable("uso"), ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32",
+                                                                      "--triplets", "8", "--pairs", "32", "--style-images", "8"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+    }
+
+    func baseRun(_ dir: TemporaryDirectory, _ run: String, steps: Int, _ extra: [String] = []) -> [String] {
+        ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none", "--set", "run.out=\(run)",
+         "--set", "data.path=\(dir.path)/data/pairs", "--set", "run.init_weights=random", "--set", "run.steps=\(steps)"] + extra
+    }
+
+    /// A trainer host stopped (SIGSTOP of its ranks; its Open MPI daemon runs on): the
+    /// stall inspector on the other host names the rank, its host and its last span, then
+    /// ends the job at stall_abort_s.
+    @Test func aStoppedHostIsNamedByTheStallInspector() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try tinyBase(dir)
+        let hostArgs = try FakeHosts.up(2, slots: 1)
+        defer { FakeHosts.down() }
+        let run = "\(dir.path)/run"
+        final class Stop: @unchecked Sendable { var at: Date? }
+        let stop = Stop()
+        let job = try MPIRun.run(np: 2, MPIRun.executable("uso"),
+                                 baseRun(dir, run, steps: 1_000_000, ["--set", "diag.stall_warn_s=2", "--set", "diag.stall_abort_s=8"]),
+                                 timeout: 120, mpirunArguments: hostArgs) {
+            for _ in 0..<600 {
+                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 5 {
+                    _ = FakeHosts.signalHost(2, "STOP")
+                    stop.at = Date()
+                    return
+                }
+                usleep(50_000)
+            }
+        }
+        let stoppedAt = try #require(stop.at, "rank 1 never reached step 5: \(job.transcript)")
+        #expect(job.exitCode != 0)
+        #expect(job.stderr.contains("rank 1 (trainer 1, host usoh2)") && job.stderr.contains("stopped or gone"), "\(job.stderr)")
+        #expect(job.stderr.contains("ending the job: waited more than diag.stall_abort_s"), "\(job.stderr)")
+        let text = try String(contentsOfFile: "\(run)/diag/" + StallInspector.stallFile(0), encoding: .utf8)
+        let first = try #require(text.split(separator: "\n").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect((first["time_unix"] as! Double) - stoppedAt.timeIntervalSince1970 <= 2 + 5, "\(first)")
+        print(String(format: "figure: stopped host: named %.1f s after the stop, the job ended %.1f s after it",
+                     (first["time_unix"] as! Double) - stoppedAt.timeIntervalSince1970, Date().timeIntervalSince(stoppedAt)))
+        #expect(job.seconds < 90, "the job took \(job.seconds) s")
+    }
+
+    /// A trainer killed (kill -9) mid-run on the second host: the job ends within seconds
+    /// naming the rank's host; the last complete checkpoint verifies and resumes on the
+    /// remaining host at one trainer, bit for bit as the same resume on a fresh one-host run
+    /// (losses, gradient norms and the weights file).
+    @Test func aKilledTrainerEndsTheJobAndTheRunResumesOnTheOtherHost() throws {
+        let uso = MPIRun.executable("uso")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try tinyBase(dir)
+        let run = "\(dir.path)/run"
+        var killedAt: Date? = nil
+        do {
+            let hostArgs = try FakeHosts.up(2, slots: 1)
+            defer { FakeHosts.down() }
+            final class Kill: @unchecked Sendable { var at: Date? }
+            let kill9 = Kill()
+            let job = try MPIRun.run(np: 2, uso, baseRun(dir, run, steps: 1_000_000, ["--set", "run.save_every=20", "--set", "run.keep_last=2"]),
+                                     timeout: 120, mpirunArguments: hostArgs) {
+                for _ in 0..<600 {
+                    if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 45 {
+                        kill(b.pid, SIGKILL)
+                        kill9.at = Date()
+                        return
+                    }
+                    usleep(20_000)
+                }
+            }
+            killedAt = kill9.at
+            try #require(killedAt != nil, "rank 1 never reached step 45: \(job.transcript)")
+            print(String(format: "figure: kill -9: the job ended %.1f s after the kill (exit %d)", Date().timeIntervalSince(killedAt!), job.exitCode))
+            #expect(job.exitCode != 0)
+            #expect(job.stderr.contains("usoh2") && job.stderr.contains("signal 9"), "\(job.transcript)")
+            #expect(job.seconds - 0 < 120 && Date().timeIntervalSince(killedAt!) < 15, "ended \(Date().timeIntervalSince(killedAt!)) s after the kill")
+        }
+        let list = try MPIRun.runWithoutMPI(uso, ["ckpt", "list", run])
+        #expect(list.exitCode == 0 && list.stdout.contains("latest"), "\(list.transcript)")
+        let latest = try String(contentsOfFile: "\(run)/checkpoints/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let inspect = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(run)/checkpoints/\(latest)"])
+        #expect(inspect.exitCode == 0, "\(inspect.transcript)")
+        // The same checkpoint, copied: one resume on the remaining host, one on plain localhost.
+        let copy = "\(dir.path)/copy"
+        try FileManager.default.copyItem(atPath: run, toPath: copy)
+        let savedStep = Int(latest.split(separator: "_").last ?? "") ?? 0
+        let target = savedStep + 10
+        let hostArgs = try FakeHosts.up(2, slots: 1)
+        let resumed = try MPIRun.run(np: 1, uso, ["train", "--resume", run, "--steps", String(target), "--progress", "none"],
+                                     mpirunArguments: hostArgs.map { $0.hasPrefix("usoh1:") ? "usoh1:1" : $0 })
+        FakeHosts.down()
+        try #require(resumed.exitCode == 0, "\(resumed.transcript)")
+        #expect(resumed.stdout.contains("was written by 2 trainer(s), resuming at 1"), "\(resumed.stdout)")
+        let reference = try MPIRun.run(np: 1, uso, ["train", "--resume", copy, "--steps", String(target), "--progress", "none"])
+        try #require(reference.exitCode == 0, "\(reference.transcript)")
+        func tail(_ r: String) throws -> [String] {
+            try String(contentsOfFile: "\(r)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { ($0["step"] as? Int ?? -1) >= savedStep && $0["loss"] != nil }
+                .map { "\($0["step"]!) \($0["loss"]!) \($0["grad_norm"]!)" }
+        }
+        let a = try tail(run), b = try tail(copy)
+        #expect(a.count == 10 && a == b, "\(a) vs \(b)")
+        let wa = try Data(contentsOf: URL(fileURLWithPath: "\(run)/weights/base.safetensors"))
+        let wb = try Data(contentsOf: URL(fileURLWithPath: "\(copy)/weights/base.safetensors"))
+        let same = wa == wb
+        #expect(same, "the weights differ")
+    }
+
+    /// A trainer host's link cut for good (its veth down): with the keepalive the launch
+    /// options set, the job ends within 10 s naming the lost host, instead of hanging until
+    /// mpirun's timeout.
+    @Test func aCutLinkEndsTheJobNamingTheHost() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try tinyBase(dir)
+        let hostArgs = try FakeHosts.up(2, slots: 1)
+        defer { FakeHosts.down() }
+        #expect(hostArgs.contains("oob_tcp_keepalive_time"), "\(hostArgs)")
+        let run = "\(dir.path)/run"
+        final class Cut: @unchecked Sendable { var at: Date? }
+        let cut = Cut()
+        let job = try MPIRun.run(np: 2, MPIRun.executable("uso"), baseRun(dir, run, steps: 1_000_000), timeout: 120, mpirunArguments: hostArgs) {
+            for _ in 0..<600 {
+                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 20 {
+                    FakeHosts.link(2, up: false)
+                    cut.at = Date()
+                    return
+                }
+                usleep(50_000)
+            }
+        }
+        let at = try #require(cut.at, "rank 1 never reached step 20: \(job.transcript)")
+        print(String(format: "figure: cut link: the job ended %.1f s after the cut (exit %d)", Date().timeIntervalSince(at), job.exitCode))
+        #expect(job.exitCode != 0 && job.stderr.contains("usoh2"), "\(job.transcript)")
+        #expect(Date().timeIntervalSince(at) < 10 + 3, "the job ended \(Date().timeIntervalSince(at)) s after the cut")
+    }
+
+    /// A link that drops for 2 s and comes back: the job rides it out and trains every step.
+    @Test func aLinkDroppingForTwoSecondsIsRiddenOut() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try tinyBase(dir)
+        let hostArgs = try FakeHosts.up(2, slots: 1)
+        defer { FakeHosts.down() }
+        let run = "\(dir.path)/run"
+        let steps = 400
+        final class Drop: @unchecked Sendable { var done = false }
+        let drop = Drop()
+        let job = try MPIRun.run(np: 2, MPIRun.executable("uso"), baseRun(dir, run, steps: steps), timeout: 120, mpirunArguments: hostArgs) {
+            for _ in 0..<600 {
+                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 20 {
+                    FakeHosts.link(2, up: false)
+                    sleep(2)
+                    FakeHosts.link(2, up: true)
+                    drop.done = true
+                    return
+                }
+                usleep(20_000)
+            }
+        }
+        #expect(drop.done, "the link was never dropped (the run ended first?)")
+        #expect(job.exitCode == 0, "\(job.transcript)")
+        let lines = try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["loss"] != nil }
+        #expect(lines.last?["step"] as? Int == steps - 1, "last step \(String(describing: lines.last?["step"]))")
+        #expect(lines.contains { ($0["step_seconds"] as? Double ?? 0) > 1.5 }, "no step spans the 2 s drop")
     }
 }

@@ -34,6 +34,18 @@ public enum FakeHosts {
         return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
     }
 
+    /// Sends `signal` ("STOP", "CONT", "KILL") to the processes of host usoh`k` named
+    /// `program` (its ranks: "uso"), or to all of them (its Open MPI daemon too) when nil.
+    @discardableResult
+    public static func signalHost(_ k: Int, _ signal: String, program: String? = "uso") -> Int32 {
+        let filter = program.map { " | while read p; do [ \"$(cat /proc/$p/comm 2>/dev/null)\" = '\($0)' ] && echo $p; done" } ?? ""
+        return shell("ip netns pids usoh\(k)\(filter) | xargs -r kill -\(signal)")
+    }
+
+    /// Cuts (`up` false) or restores host usoh`k`'s link to the bridge.
+    @discardableResult
+    public static func link(_ k: Int, up: Bool) -> Int32 { shell("'\(script)' link \(k) \(up ? "up" : "down")") }
+
     /// Removes the hosts.
     public static func down() {
         _ = shell("'\(script)' down")
