@@ -5,13 +5,14 @@
 # present): Open MPI, OpenBLAS, HDF5 (library and tools), zlib, libpng, libjpeg, libwebp,
 # pkg-config, qemu-user (the tests run the binary on an emulated CPU without AVX), chromium
 # (the tests render uso diag report's page headless and screenshot it), iproute2 (the
-# multi-host tests' network namespaces); and the
+# multi-host tests' network namespaces), slurm-wlm and munge (a one-node Slurm cluster runs
+# Cluster/uso.sbatch in the tests); and the
 # Python packages the tests read and write files with (numpy, safetensors, h5py, Pillow). Then builds
 # .build/release/uso. Run as root, or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev libwebp-dev pkg-config qemu-user chromium fonts-dejavu-core iproute2)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev libjpeg-dev libwebp-dev pkg-config qemu-user chromium fonts-dejavu-core iproute2 slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
