@@ -24,6 +24,12 @@ up() {
     done
     [ "$(id -u)" = 0 ] || { echo "slurm-local: needs root" >&2; exit 77; }
     down >/dev/null 2>&1 || true
+    # Another cluster's daemons would take this one's node (same host name and ports).
+    others="$(daemons | tr '\n' ' ')"
+    if [ -n "${others// /}" ]; then
+        echo "slurm-local: slurmctld/slurmd already running (pids $others): stop them first (Cluster/slurm-local.sh down DIR, or kill them)" >&2
+        exit 75
+    fi
     mkdir -p "$dir/state" "$dir/spool" "$dir/log" /etc/munge /run/munge /var/lib/munge /var/log/munge
     if [ ! -s /etc/munge/munge.key ]; then
         dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
@@ -69,14 +75,22 @@ CONF
     exit 1
 }
 
+# Live (not zombie) slurmctld and slurmd processes, or those started with this DIR's config.
+daemons() {
+    local mine="${1:-}"
+    for p in $(pgrep -x slurmctld; pgrep -x slurmd); do
+        [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ] && continue
+        if [ -z "$mine" ] || tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$dir/slurm.conf"; then echo "$p"; fi
+    done
+}
+
 down() {
-    for d in slurmd slurmctld; do
-        [ -f "$dir/$d.pid" ] && kill "$(cat "$dir/$d.pid")" 2>/dev/null || true
-    done
-    for _ in $(seq 1 50); do
-        pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
-        sleep 0.1
-    done
+    # slurmd may not end on SIGTERM while it waits on a job: SIGKILL after 3 s.
+    local pids
+    pids="$(daemons mine) $(cat "$dir/slurmd.pid" "$dir/slurmctld.pid" 2>/dev/null || true)"
+    for p in $pids; do kill "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 30); do [ -z "$(daemons mine)" ] && break; sleep 0.1; done
+    for p in $(daemons mine); do kill -9 "$p" 2>/dev/null || true; done
     [ -f "$dir/munged.pid" ] && kill "$(cat "$dir/munged.pid")" 2>/dev/null || true
     rm -f "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munged.pid"
 }

@@ -38,20 +38,13 @@ public final class Trainer {
 
     /// The reward client of dedicated ASR, if any.
     let rewardClient: RewardClient?
-    /// USO_FAULT_DIVERGE=TRAINER:STEP, parsed once (see `injectDivergenceForTests`).
-    let faultDiverge: (trainer: Int, step: Int)?
-    let faultNonFinite: Int?
-    /// USO_FAULT_NAN_SAMPLE=TRAINER:STEP:loss|backward: a NaN in that trainer's first sample of the step.
-    let faultNaNSample: (trainer: Int, step: Int, source: NonFiniteReport.Source)?
-    /// This trainer's own NaN/infinity check before the sum, and the skipped-in-a-row count.
-    let nonFiniteGuard: NonFiniteGuard
-    let faultStopAfter: Int?
-    /// USO_FAULT_SLOW=TRAINER:MS: that trainer's every micro-batch takes MS longer (a slow sample).
-    let faultSlow: (trainer: Int, seconds: Double)?
+    /// The faults tests inject (`USO_FAULT_*`), read once.
+    let faults = FaultInjection.fromEnvironment()
     /// Called on every trainer at the top of each step with its number (benchmarks switch
     /// what they compare there, identically on every rank).
     public var stepHook: ((Int) -> Void)?
-    let faultStopInSave: Int?
+    /// This trainer's own NaN/infinity check before the sum, and the skipped-in-a-row count.
+    let nonFiniteGuard: NonFiniteGuard
     /// RUN/checkpoints.
     public private(set) var checkpoints: CheckpointFolder
     /// The checkpoint a resume started from.
@@ -99,21 +92,6 @@ public final class Trainer {
             }
         }
         self.rewardClient = rewardClient
-        let fault = ProcessInfo.processInfo.environment["USO_FAULT_DIVERGE"]?.split(separator: ":").compactMap { Int($0) }
-        faultDiverge = fault.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
-        faultNonFinite = ProcessInfo.processInfo.environment["USO_FAULT_NONFINITE"].flatMap { Int($0) }
-        faultNaNSample = ProcessInfo.processInfo.environment["USO_FAULT_NAN_SAMPLE"].flatMap { v in
-            let f = v.split(separator: ":")
-            guard f.count == 3, let t = Int(f[0]), let s = Int(f[1]), let source = NonFiniteReport.Source(rawValue: String(f[2])) else { return nil }
-            return (t, s, source)
-        }
-        faultSlow = ProcessInfo.processInfo.environment["USO_FAULT_SLOW"].flatMap { v in
-            let f = v.split(separator: ":").compactMap { Double($0) }
-            return f.count == 2 ? (Int(f[0]), f[1] / 1000) : nil
-        }
-        faultStopAfter = ProcessInfo.processInfo.environment["USO_FAULT_STOP_AFTER"].flatMap { Int($0) }
-        faultStopInSave = ProcessInfo.processInfo.environment["USO_FAULT_STOP_IN_SAVE"].flatMap { Int($0) }
-
         // Data.
         let dataPath = config.data.path.isEmpty ? "data/\(descriptor.defaultSet)" : config.data.path
         var isDir: ObjCBool = false
@@ -270,7 +248,7 @@ public final class Trainer {
             recorder.endWaiting()
             recorder.end(waitSpan)
             times.dataWait = loader.lastWaitSeconds
-            if let f = faultNaNSample, f.trainer == communicator.rank, f.step == step, let first = batch.samples.first {
+            if let f = faults.nanSample, f.trainer == communicator.rank, f.step == step, let first = batch.samples.first {
                 diffusion?.poison = (first.sampleID, f.source)
             } else {
                 diffusion?.poison = nil
@@ -288,7 +266,7 @@ public final class Trainer {
                 let microSpan = recorder.begin(.microBatch, .compute, sequence: Int64(start - samples.startIndex) / Int64(chunk),
                                                bytes: Int64(end - start))
                 defer { recorder.end(microSpan) }
-                if let f = faultSlow, f.trainer == communicator.rank { usleep(UInt32(f.seconds * 1e6)) }
+                if let f = faults.slow, f.trainer == communicator.rank { usleep(UInt32(f.seconds * 1e6)) }
                 let chunkLosses = try program.run(samples[start..<end], epoch: batch.cursor.epoch, globalBatch: config.data.globalBatch,
                                                   milestone: last ? { [sync] m in try sync.reached(milestone: m) } : nil, times: &times)
                 nonFiniteGuard.check(microBatch: microIndex, step: step, losses: chunkLosses, samples: samples[start..<end], last: last)
@@ -386,13 +364,13 @@ public final class Trainer {
             recorder.end(stepSpan)
             if let diagnostics, step % config.diag.flushEvery == 0 { try diagnostics.flush() }
             // Fault injection for tests: USO_FAULT_STOP_AFTER=N ends the job after step N as a crash would (past its last save).
-            if faultStopAfter == step {
-                if let done = try saver.finish(communicator) { try complete(done) }
+            if faults.stopAfter == step {
+                try finishPendingSave()
                 try communicator.barrier()   // the coordinator's DONE is on disk before any rank stops
                 throw TrainingError("USO_FAULT_STOP_AFTER: stopping after step \(step) (fault injection)")
             }
         }
-        if let done = try saver.finish(communicator) { try complete(done) }
+        try finishPendingSave()
         loader.stop()
         try finishRewards()
         return history
@@ -418,7 +396,7 @@ public final class Trainer {
     /// (`CheckpointSaver`), the coordinator completes it (`complete`). A save still in flight
     /// is finished first.
     func saveCheckpoint(cursor: DataCursor, background: Bool) throws {
-        if let done = try saver.finish(communicator) { try complete(done) }
+        try finishPendingSave()
         let path = checkpoints.path(step: step)
         var state: CheckpointState? = nil
         if isCoordinator {
@@ -443,11 +421,16 @@ public final class Trainer {
         if !background, let done = try saver.finish(communicator) { try complete(done) }
     }
 
+    /// Waits for the save in flight, if any, and completes it (collective over the trainers).
+    func finishPendingSave() throws {
+        if let done = try saver.finish(communicator) { try complete(done) }
+    }
+
     /// Every trainer has its part of `save` on disk: the coordinator merges the metadata,
     /// writes DONE, names it in `latest` and prunes to `run.keep_last` plus every `run.keep_every`-th.
     func complete(_ save: CheckpointSaver.Pending) throws {
         guard isCoordinator else { return }
-        if faultStopInSave == save.step { throw TrainingError("USO_FAULT_STOP_IN_SAVE: stopping inside the save of step \(save.step), before DONE (fault injection)") }
+        if faults.stopInSave == save.step { throw TrainingError("USO_FAULT_STOP_IN_SAVE: stopping inside the save of step \(save.step), before DONE (fault injection)") }
         try Checkpoint.complete(save.folder, writers: sync.partition == nil ? [0] : Array(0..<communicator.size))
         try checkpoints.setLatest(save.step)
         checkpoints.prune(keepLast: config.run.keepLast, keepEvery: config.run.keepEvery)
@@ -455,25 +438,6 @@ public final class Trainer {
             metrics?.note("checkpoint \(CheckpointFolder.name(step: save.step)) complete: \(megabytes(save.bytes)) from the coordinator, "
                           + String(format: "%.2f s from its start (the step blocked %.3f s to copy the state)", saver.lastSeconds, lastSaveCopySeconds))
         }
-    }
-
-    /// Fault injection for tests: with USO_FAULT_DIVERGE=TRAINER:STEP in the environment,
-    /// that trainer nudges one trainable weight after that step, as a silent corruption would.
-    func injectDivergenceForTests() {
-        guard let fault = faultDiverge, fault.trainer == communicator.rank, fault.step == step,
-              let p = optimizer.store.trainable.first else { return }
-        p.data[0] += 1e-3
-    }
-
-    /// Fault injection for tests: with USO_FAULT_NONFINITE=STEP in the environment, every
-    /// trainer's last trainable tensor gets a NaN gradient at that step, after the sync (as an
-    /// overflow in the backward would leave it): the step must be skipped and say where.
-    func injectNonFiniteGradientForTests() {
-        guard faultNonFinite == step, let last = optimizer.store.trainable.last else { return }
-        // The reduced gradient's element, wherever it lives (ZeRO-1: on the trainer owning it).
-        let flat = optimizer.offsets[optimizer.offsets.count - 1] + last.count / 2
-        guard optimizer.owned.contains(flat) else { return }
-        withExtendedLifetime(optimizer.gradients) { optimizer.gradients.base[flat - optimizer.owned.lowerBound] = .nan }
     }
 
     /// Compares the trainable weights' sum and sum of squares across trainers, bit for bit;

@@ -14,7 +14,8 @@ struct SlurmTests {
     /// Runs `sbatch --wait` with `arguments` for uso.sbatch; returns the job's output file's text.
     func submit(_ dir: TemporaryDirectory, _ name: String, _ arguments: [String]) throws -> (MPIRun.Outcome, String) {
         let out = "\(dir.path)/\(name)-%j.out"
-        let job = try MPIRun.runWithoutMPI("/usr/bin/sbatch", ["--wait", "--nodes=1", "--ntasks-per-node=2", "--time=00:05:00",
+        // `timeout`: a job Slurm cannot launch is held, and `sbatch --wait` would wait for it forever.
+        let job = try MPIRun.runWithoutMPI("/usr/bin/timeout", ["300", "/usr/bin/sbatch", "--wait", "--nodes=1", "--ntasks-per-node=2", "--time=00:05:00",
                                                               "--output=\(out)", "Cluster/uso.sbatch".repoPath] + arguments,
                                           environment: ["SLURM_CONF": "\(dir.path)/slurm/slurm.conf", "USO_ROOT": FakeHosts.repositoryRoot.path])
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".out") }) ?? []
@@ -29,6 +30,7 @@ struct SlurmTests {
         defer { _ = try? MPIRun.runWithoutMPI(Self.script, ["down", "\(dir.path)/slurm"]) }
         try #require(up.exitCode == 0, "\(up.transcript)")
 
+        defer { _ = try? MPIRun.runWithoutMPI("/usr/bin/scancel", ["--user", "root"], environment: ["SLURM_CONF": "\(dir.path)/slurm/slurm.conf"]) }
         let (doctor, report) = try submit(dir, "doctor", ["doctor", "--reward-ranks", "1"])
         #expect(doctor.exitCode == 0, "\(doctor.transcript)\n\(report)")
         #expect(report.contains("uso.sbatch: job ") && report.contains("on 1 nodes, 2 ranks: uso doctor"), "\(report)")
