@@ -14,16 +14,7 @@ struct DiagReportTests {
     func reportOfARewardRunRendersEveryChart() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "24",
-                                                  "--pairs", "16", "--style-images", "16", "--shard-size", "16"])
-        try #require(made.exitCode == 0, "\(made.transcript)")
-        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-csd.toml".repoPath, "--progress", "none",
-                                              "--set", "run.out=\(dir.path)/csd", "--set", "data.path=\(dir.path)/data/styles", "--set", "run.steps=3"])
-        try #require(csd.exitCode == 0, "\(csd.transcript)")
-        let base = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
-                                               "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
-                                               "--set", "run.init_weights=random", "--set", "run.steps=3"])
-        try #require(base.exitCode == 0, "\(base.transcript)")
+        try TinyStages.rewardReady(dir)
         let run = "\(dir.path)/run"
         let train = try MPIRun.run(np: 3, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
                                                 "--set", "run.out=\(run)", "--set", "data.path=\(dir.path)/data/triplets",

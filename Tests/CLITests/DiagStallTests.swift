@@ -35,21 +35,15 @@ struct DiagStallTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try makeData(dir)
-        let board = "\(dir.path)/run/diag/live/" + SharedBoard.fileName(rank: 1)
         final class Stop: @unchecked Sendable { var at: Date?; var pid: Int32 = 0; var step = -1 }
         let stop = Stop()
         let job = try MPIRun.run(np: 2, uso, train(dir, steps: 1_000_000), timeout: 90) {
             // Once trainer 1 is some steps in, stop it as a hung host would be.
-            for _ in 0..<600 {
-                if let b = SharedBoard.read(board), b.step >= 5 {
-                    stop.pid = b.pid
-                    stop.step = b.step
-                    kill(b.pid, SIGSTOP)
-                    stop.at = Date()
-                    return
-                }
-                usleep(50_000)
-            }
+            guard let b = TinyStages.board(of: "\(dir.path)/run", rank: 1, atStep: 5) else { return }
+            stop.pid = b.pid
+            stop.step = b.step
+            kill(b.pid, SIGSTOP)
+            stop.at = Date()
         }
         let stoppedAt = try #require(stop.at, "trainer 1's board never showed step 5: \(job.transcript)")
         #expect(job.exitCode != 0, "\(job.transcript)")
@@ -161,16 +155,7 @@ struct DiagStallTests {
     @Test func stoppedRewardRankDoesNotHangTheEnd() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "24",
-                                                  "--pairs", "16", "--style-images", "16", "--shard-size", "16"])
-        try #require(made.exitCode == 0, "\(made.transcript)")
-        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-csd.toml".repoPath, "--progress", "none",
-                                              "--set", "run.out=\(dir.path)/csd", "--set", "data.path=\(dir.path)/data/styles", "--set", "run.steps=3"])
-        try #require(csd.exitCode == 0, "\(csd.transcript)")
-        let base = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
-                                               "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
-                                               "--set", "run.init_weights=random", "--set", "run.steps=3"])
-        try #require(base.exitCode == 0, "\(base.transcript)")
+        try TinyStages.rewardReady(dir)
         let run = "\(dir.path)/run"
         let board = "\(run)/diag/live/" + SharedBoard.fileName(rank: 2)
         let trainerBoard = "\(run)/diag/live/" + SharedBoard.fileName(rank: 0)

@@ -44,16 +44,7 @@ struct MultiHostTests {
         let uso = MPIRun.executable("uso")
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "24",
-                                                  "--pairs", "16", "--style-images", "16", "--shard-size", "16"])
-        try #require(made.exitCode == 0, "\(made.transcript)")
-        let csd = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-csd.toml".repoPath, "--progress", "none",
-                                              "--set", "run.out=\(dir.path)/csd", "--set", "data.path=\(dir.path)/data/styles", "--set", "run.steps=3"])
-        try #require(csd.exitCode == 0, "\(csd.transcript)")
-        let base = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
-                                               "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
-                                               "--set", "run.init_weights=random", "--set", "run.steps=4"])
-        try #require(base.exitCode == 0, "\(base.transcript)")
+        try TinyStages.rewardReady(dir, baseSteps: 4)
         func train(_ name: String, _ hostArgs: [String]) throws -> [[String: Any]] {
             let job = try MPIRun.run(np: 3, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
                                                   "--set", "run.out=\(dir.path)/\(name)", "--set", "data.path=\(dir.path)/data/triplets",
@@ -116,14 +107,9 @@ struct MultiHostTests {
         let job = try MPIRun.run(np: 2, MPIRun.executable("uso"),
                                  baseRun(dir, run, steps: 1_000_000, ["--set", "diag.stall_warn_s=2", "--set", "diag.stall_abort_s=8"]),
                                  timeout: 120, mpirunArguments: hostArgs) {
-            for _ in 0..<600 {
-                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 5 {
-                    _ = FakeHosts.signalHost(2, "STOP")
-                    stop.at = Date()
-                    return
-                }
-                usleep(50_000)
-            }
+            guard TinyStages.board(of: run, rank: 1, atStep: 5) != nil else { return }
+            _ = FakeHosts.signalHost(2, "STOP")
+            stop.at = Date()
         }
         let stoppedAt = try #require(stop.at, "rank 1 never reached step 5: \(job.transcript)")
         #expect(job.exitCode != 0)
@@ -155,14 +141,9 @@ struct MultiHostTests {
             let kill9 = Kill()
             let job = try MPIRun.run(np: 2, uso, baseRun(dir, run, steps: 1_000_000, ["--set", "run.save_every=20", "--set", "run.keep_last=2"]),
                                      timeout: 120, mpirunArguments: hostArgs) {
-                for _ in 0..<600 {
-                    if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 45 {
-                        kill(b.pid, SIGKILL)
-                        kill9.at = Date()
-                        return
-                    }
-                    usleep(20_000)
-                }
+                guard let b = TinyStages.board(of: run, rank: 1, atStep: 45, every: 20_000) else { return }
+                kill(b.pid, SIGKILL)
+                kill9.at = Date()
             }
             killedAt = kill9.at
             try #require(killedAt != nil, "rank 1 never reached step 45: \(job.transcript)")
@@ -217,14 +198,9 @@ struct MultiHostTests {
         final class Cut: @unchecked Sendable { var at: Date? }
         let cut = Cut()
         let job = try MPIRun.run(np: 2, MPIRun.executable("uso"), baseRun(dir, run, steps: 1_000_000), timeout: 120, mpirunArguments: hostArgs) {
-            for _ in 0..<600 {
-                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 20 {
-                    FakeHosts.link(2, up: false)
-                    cut.at = Date()
-                    return
-                }
-                usleep(50_000)
-            }
+            guard TinyStages.board(of: run, rank: 1, atStep: 20) != nil else { return }
+            FakeHosts.link(2, up: false)
+            cut.at = Date()
         }
         let at = try #require(cut.at, "rank 1 never reached step 20: \(job.transcript)")
         print(String(format: "figure: cut link: the job ended %.1f s after the cut (exit %d)", Date().timeIntervalSince(at), job.exitCode))
@@ -244,16 +220,11 @@ struct MultiHostTests {
         final class Drop: @unchecked Sendable { var done = false }
         let drop = Drop()
         let job = try MPIRun.run(np: 2, MPIRun.executable("uso"), baseRun(dir, run, steps: steps), timeout: 120, mpirunArguments: hostArgs) {
-            for _ in 0..<600 {
-                if let b = SharedBoard.read("\(run)/diag/live/" + SharedBoard.fileName(rank: 1)), b.step >= 20 {
-                    FakeHosts.link(2, up: false)
-                    sleep(2)
-                    FakeHosts.link(2, up: true)
-                    drop.done = true
-                    return
-                }
-                usleep(20_000)
-            }
+            guard TinyStages.board(of: run, rank: 1, atStep: 20, every: 20_000) != nil else { return }
+            FakeHosts.link(2, up: false)
+            sleep(2)
+            FakeHosts.link(2, up: true)
+            drop.done = true
         }
         #expect(drop.done, "the link was never dropped (the run ended first?)")
         #expect(job.exitCode == 0, "\(job.transcript)")
