@@ -103,17 +103,21 @@ public struct RunReport: Sendable {
     }
 
     static func split(_ t: RunRecord.Rank) -> StepSplit {
-        let steps = t.spans.filter { $0.kind == .step && $0.end > $0.start }
+        let steps = t.spans.filter { $0.kind == .step && $0.end > $0.start }.sorted { $0.start < $1.start }
         let used = steps.count > 1 ? Array(steps.dropFirst()) : steps
-        var step = 0.0, sync = 0.0, data = 0.0, reward = 0.0
-        for s in used {
-            let inside = t.spans.filter { $0.start >= s.start && $0.end <= s.end && $0.end > 0 }
-            func sum(_ f: (SpanLine.Decoded) -> Bool) -> Double { inside.filter(f).reduce(0.0) { $0 + Double($1.end - $1.start) * 1e-9 } }
-            step += Double(s.end - s.start) * 1e-9
-            data += sum { $0.kind == .dataWait }
-            sync += sum { $0.kind == .syncWait || ($0.kind == .collective && !$0.operation.hasPrefix("MPI_I")) }
-            reward += sum { $0.kind == .rewardReceive }
+        let starts = used.map(\.start)
+        var sync = 0.0, data = 0.0, reward = 0.0
+        // One pass: each span to the step that holds it (steps do not overlap), found by bisection.
+        for s in t.spans where s.end > 0 && s.kind != .step {
+            let isSync = s.kind == .syncWait || (s.kind == .collective && !s.operation.hasPrefix("MPI_I"))
+            guard s.kind == .dataWait || s.kind == .rewardReceive || isSync else { continue }
+            var lo = 0, hi = starts.count
+            while lo < hi { let mid = (lo + hi) / 2; if starts[mid] <= s.start { lo = mid + 1 } else { hi = mid } }
+            guard lo > 0, s.end <= used[lo - 1].end else { continue }
+            let d = Double(s.end - s.start) * 1e-9
+            if s.kind == .dataWait { data += d } else if s.kind == .rewardReceive { reward += d } else { sync += d }
         }
+        let step = used.reduce(0.0) { $0 + Double($1.end - $1.start) * 1e-9 }
         let n = Double(max(1, used.count))
         return StepSplit(rank: t.rank, role: t.role, steps: steps.count, step: step / n, compute: max(0, step - sync - data - reward) / n,
                          sync: sync / n, data: data / n, reward: reward / n)
@@ -157,31 +161,37 @@ public struct RunReport: Sendable {
                 calls["\(s.operation)#\(s.sequence)", default: []].append((t.rank, t.start(s), s.step))
             }
         }
-        var out: [Straggler] = []
+        var late: [(key: String, latest: (rank: Int, at: Int64, step: Int), late: Double)] = []
         var last: [Int: (Int, Double)] = [:]
         for (key, arrived) in calls where arrived.count == trainers.count {
             let first = arrived.min { $0.at < $1.at }!, latest = arrived.max { $0.at < $1.at }!
-            let late = Double(latest.at - first.at) * 1e-9
-            let rank = trainers.first { $0.rank == latest.rank }!
-            // What it was doing: the spans it arrived in (a backward's buckets start inside the
-            // micro-batch's backward), outermost first; else the one it arrived from. (A bucket's
-            // check just before its own allreduce is part of the call, not a cause.)
-            let candidates = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 }
-            let inside = candidates.filter { rank.start($0) <= latest.at && latest.at <= rank.end($0) }.sorted { $0.start < $1.start }
-            let chain = inside.isEmpty ? candidates.filter { rank.end($0) <= latest.at }.max { $0.end < $1.end }.map { [$0] } ?? [] : inside
-            func name(_ s: SpanLine.Decoded) -> String {
-                s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6)
-            }
-            let previous = chain.isEmpty ? "-" : (inside.isEmpty ? "after " : "in ") + chain.map(name).joined(separator: " > ")
-            let parts = key.split(separator: "#")
-            out.append(Straggler(operation: String(parts[0]), sequence: Int(parts[1]) ?? -1, step: latest.step, lastRank: latest.rank, late: late, previous: previous))
+            let l = Double(latest.at - first.at) * 1e-9
+            late.append((key, latest, l))
             let (n, sum) = last[latest.rank] ?? (0, 0)
-            last[latest.rank] = (n + 1, sum + late)
+            last[latest.rank] = (n + 1, sum + l)
         }
-        let compared = out.count
-        out.sort { $0.late > $1.late }
+        late.sort { $0.late > $1.late }
+        // Only the ten latest are described (each a scan of the late rank's spans).
+        let out = late.prefix(10).map { c -> Straggler in
+            let parts = c.key.split(separator: "#")
+            return Straggler(operation: String(parts[0]), sequence: Int(parts[1]) ?? -1, step: c.latest.step, lastRank: c.latest.rank,
+                             late: c.late, previous: doing(trainers.first { $0.rank == c.latest.rank }!, at: c.latest.at))
+        }
         let table = last.keys.sorted().map { (rank: $0, times: last[$0]!.0, meanLate: last[$0]!.1 / Double(last[$0]!.0)) }
-        return (Array(out.prefix(10)), table, compared)
+        return (out, table, late.count)
+    }
+
+    /// What `rank` was doing at `at` (rank 0's clock): the spans it was in (a backward's buckets
+    /// start inside the micro-batch's backward), outermost first; else the one it came from.
+    /// (A bucket's check just before its own allreduce is part of the call, not a cause.)
+    static func doing(_ rank: RunRecord.Rank, at: Int64) -> String {
+        let candidates = rank.spans.filter { $0.kind != .step && $0.kind != .bucketReady && $0.stream != .comm && $0.stream != .io && $0.end > 0 }
+        let inside = candidates.filter { rank.start($0) <= at && at <= rank.end($0) }.sorted { $0.start < $1.start }
+        let chain = inside.isEmpty ? candidates.filter { rank.end($0) <= at }.max { $0.end < $1.end }.map { [$0] } ?? [] : inside
+        func name(_ s: SpanLine.Decoded) -> String {
+            s.kind.name + (s.kind == .microBatch ? " \(s.sequence)" : "") + String(format: " (%.2f ms)", Double(s.end - s.start) * 1e-6)
+        }
+        return chain.isEmpty ? "-" : (inside.isEmpty ? "after " : "in ") + chain.map(name).joined(separator: " > ")
     }
 
     static func readMetrics(_ run: String, into r: inout RunReport) throws {
