@@ -18,6 +18,20 @@ set -euo pipefail
 dir="${2:-/tmp/uso-slurm}"
 host="$(hostname)"
 
+# Runs a daemon without the descriptors this script inherited beyond 0-2, its input from
+# /dev/null and its output in DIR/log/daemons.out. A caller that waits until this script's
+# descriptors close (a pipe reader; Swift Foundation's Process, which watches a socket each
+# child inherits) would otherwise wait for the daemon's whole life.
+detached() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            n="${fd##*/}"
+            [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
+        done
+        exec "$@" </dev/null >>"$dir/log/daemons.out" 2>&1
+    )
+}
+
 up() {
     for p in munged slurmctld slurmd; do
         command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || { echo "slurm-local: $p not found (apt-get install slurm-wlm munge)" >&2; exit 69; }
@@ -37,7 +51,7 @@ up() {
     fi
     chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
     if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-        /usr/sbin/munged --force --pid-file="$dir/munged.pid" 2>"$dir/log/munged.err" || { cat "$dir/log/munged.err" >&2; exit 1; }
+        detached /usr/sbin/munged --force --pid-file="$dir/munged.pid" || { cat "$dir/log/daemons.out" >&2; exit 1; }
     fi
     cat > "$dir/slurm.conf" <<CONF
 ClusterName=uso
@@ -65,8 +79,8 @@ NodeName=$host CPUs=$(nproc) State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
     export SLURM_CONF="$dir/slurm.conf"
-    /usr/sbin/slurmctld -f "$SLURM_CONF"
-    /usr/sbin/slurmd -f "$SLURM_CONF"
+    detached /usr/sbin/slurmctld -f "$SLURM_CONF" || { cat "$dir/log/daemons.out" >&2; exit 1; }
+    detached /usr/sbin/slurmd -f "$SLURM_CONF" || { cat "$dir/log/daemons.out" >&2; exit 1; }
     for _ in $(seq 1 50); do
         sinfo -h -o %t 2>/dev/null | grep -q idle && { echo "slurm-local: node $host idle ($SLURM_CONF)"; return 0; }
         sleep 0.2

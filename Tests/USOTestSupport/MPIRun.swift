@@ -66,22 +66,25 @@ public enum MPIRun {
         env["OPENBLAS_NUM_THREADS"] = "1"
         for key in unsetting { env[key] = nil }
         env.merge(environment) { _, new in new }
-        return try runExclusive(launcher: "mpirun", args, environment: env, whileRunning: whileRunning)
+        // mpirun's own --timeout ends the job first; the harness's deadline is for an mpirun that hangs.
+        return try runExclusive(launcher: "mpirun", args, environment: env, deadline: Double(timeout + 60), whileRunning: whileRunning)
     }
 
     /// Runs a program directly (a world of one, no mpirun), under the same lock.
     public static func runWithoutMPI(_ executable: String, _ arguments: [String] = [],
-                                     environment: [String: String] = [:], unsetting: [String] = []) throws -> Outcome {
+                                     environment: [String: String] = [:], unsetting: [String] = [],
+                                     deadline: Double = 900) throws -> Outcome {
         var env = ProcessInfo.processInfo.environment
         for key in unsetting { env[key] = nil }
         env.merge(environment) { _, new in new }
-        return try runExclusive(launcher: executable, arguments, environment: env)
+        return try runExclusive(launcher: executable, arguments, environment: env, deadline: deadline)
     }
 
     /// `whileRunning` runs on a thread of its own once the job has started (to act on it:
     /// stop a rank, cut a file); the outcome waits for the job and for it.
-    private static func runExclusive(launcher: String, _ arguments: [String],
-                                     environment: [String: String], whileRunning: (@Sendable () -> Void)? = nil) throws -> Outcome {
+    /// A job still running `deadline` seconds after it started is killed with its process group.
+    private static func runExclusive(launcher: String, _ arguments: [String], environment: [String: String],
+                                     deadline: Double, whileRunning: (@Sendable () -> Void)? = nil) throws -> Outcome {
         lock.lock()
         defer { lock.unlock() }
         let lockFD = open("/tmp/uso-mpirun.lock", O_CREAT | O_RDWR, 0o666)
@@ -97,31 +100,22 @@ public enum MPIRun {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outURL = scratch.appendingPathComponent("stdout")
         let errURL = scratch.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher.contains("/") ? launcher : try which(launcher))
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let path = launcher.contains("/") ? launcher : try which(launcher)
         let start = Date()
-        try process.run()
+        let child = try ChildProcess.start(path, arguments, environment: environment, stdout: outURL.path, stderr: errURL.path)
         let done = DispatchSemaphore(value: 0)
         if let whileRunning {
             Thread { whileRunning(); done.signal() }.start()
         }
-        process.waitUntilExit()
+        let ending = child.wait(deadline: deadline)
         if whileRunning != nil { done.wait() }
-        try out.close()
-        try err.close()
-        return Outcome(exitCode: process.terminationStatus,
+        var stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        if ending.killedAtDeadline {
+            stderr += "\nMPIRun: still running after the test's deadline of \(Int(deadline)) s: killed with its process group\n"
+        }
+        return Outcome(exitCode: ending.status,
                        stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+                       stderr: stderr,
                        seconds: Date().timeIntervalSince(start),
                        command: ([launcher] + arguments).joined(separator: " "))
     }
