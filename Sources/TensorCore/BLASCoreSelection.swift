@@ -86,7 +86,12 @@ public enum BLASCoreSelection {
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv(pickVariable, pick, 1)
         setenv(chosenVariable, core, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // The file itself, not /proc/self/exe: the kernel names a process after the file it
+        // executes, and ps, top, pkill and a cluster's monitoring know it as "uso", not "exe".
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let path = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/proc/self/exe"
+        execv(path, CommandLine.unsafeArgv)
         // Only reached when the exec failed: undo, so the report tells the truth.
         unsetenv("OPENBLAS_CORETYPE")
         unsetenv(chosenVariable)

@@ -4,7 +4,8 @@ import USOTestSupport
 
 /// The test harness's own promises: a job that leaves a daemon behind ends when the job
 /// ends (Foundation's Process waited for the daemon: a CI run hung for 90 minutes on munged),
-/// and a job past its deadline is killed with its process group, saying so.
+/// a job past its deadline is killed with its process group, saying so, and a job inherits
+/// none of the test process's descriptors.
 @Suite struct HarnessTests {
     @Test func aDaemonLeftBehindDoesNotHoldTheJob() throws {
         let job = try MPIRun.runWithoutMPI("/bin/sh", ["-c", "sleep 20 & echo started"])
@@ -21,6 +22,15 @@ import USOTestSupport
         #expect(job.stderr.contains("still running after the test's deadline of 1 s"), "\(job.transcript)")
         Thread.sleep(forTimeInterval: 4.5)
         #expect(!FileManager.default.fileExists(atPath: marker), "the job's background child outlived the kill")
+    }
+
+    @Test func aChildInheritsNoDescriptorOfTheTests() throws {
+        // Tests run in parallel: a child holding another test's open HDF5 file holds its lock.
+        let held = open("/proc/self/exe", O_RDONLY)
+        defer { close(held) }
+        let job = try MPIRun.runWithoutMPI("/bin/ls", ["/proc/self/fd"])
+        let fds = Set(job.stdout.split(separator: "\n").compactMap { Int($0) })
+        #expect(job.exitCode == 0 && fds.isSubset(of: [0, 1, 2, 3]), "the child holds descriptors \(fds.sorted()) (the test holds \(held))")
     }
 
     @Test func exitStatusesAndSignalsAreReportedAsAShellDoes() throws {

@@ -106,7 +106,10 @@ struct MultiHostTests {
         let stop = Stop()
         let job = try MPIRun.run(np: 2, MPIRun.executable("uso"),
                                  baseRun(dir, run, steps: 1_000_000, ["--set", "diag.stall_warn_s=2", "--set", "diag.stall_abort_s=8"]),
-                                 timeout: 120, mpirunArguments: hostArgs) {
+                                 // The ranks re-execute themselves for their BLAS core (as on a CPU
+                                 // OpenBLAS does not know) and must still be "uso" to ps and pkill.
+                                 timeout: 120, environment: ["USO_FAKE_OPENBLAS_PICK": "Prescott"],
+                                 unsetting: ["OPENBLAS_CORETYPE"], mpirunArguments: hostArgs) {
             guard TinyStages.board(of: run, rank: 1, atStep: 5) != nil else { return }
             _ = FakeHosts.signalHost(2, "STOP")
             stop.at = Date()

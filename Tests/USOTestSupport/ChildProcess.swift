@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// A program started with `posix_spawn` in a process group of its own, its output in files,
-/// waited for with `waitpid` under a deadline.
+/// A program started with `posix_spawn` in a process group of its own, its output in files and
+/// no other descriptor of the test process, waited for with `waitpid` under a deadline.
 ///
 /// Not Foundation's `Process`: on Linux it learns of a child's exit when a socket every child
 /// inherits closes, so a daemon the child leaves behind (munged, slurmctld) keeps
@@ -32,6 +32,9 @@ struct ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of the test process: tests run in parallel, and a child holding another
+        // test's open HDF5 file would hold its lock (h5py then fails with errno 11).
+        closeFrom(3, &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -77,6 +80,19 @@ struct ChildProcess {
         kill(pid, SIGKILL)
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return Ending(status: Self.decode(status), killedAtDeadline: true)
+    }
+
+    /// Adds "close every descriptor from `first` on" to `actions`: glibc's
+    /// posix_spawn_file_actions_addclosefrom_np (2.34 and later; Swift's Glibc module does not
+    /// show it), else a close for each descriptor open now.
+    private static func closeFrom(_ first: Int32, _ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, first)
+            return
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in open.compactMap({ Int32($0) }) where fd >= first { posix_spawn_file_actions_addclose(&actions, fd) }
     }
 
     /// waitpid's status as a shell reports it.
