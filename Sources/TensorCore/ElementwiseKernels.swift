@@ -68,11 +68,12 @@ public enum ElementwiseKernels {
         activeKernels.allFinite(n, x)
     }
 
-    /// One AdamW step over n weights with moments m, v: see `Kernel.adamW` (VectorKernels).
-    public static func adamW(_ n: Int, weights w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+    /// One AdamW step over n weights with moments m, v, the gradients multiplied by
+    /// `gradientScale` as they are read: see `Kernel.adamW` (VectorKernels).
+    public static func adamW(_ n: Int, weights w: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, gradientScale: Float = 1,
                              m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, beta1: Float, beta2: Float,
                              correction1: Float, correction2: Float, rate: Float, decay: Float, eps: Float) {
-        activeKernels.adamW(n, w, g, m, v, beta1, beta2, correction1, correction2, rate, decay, eps)
+        activeKernels.adamW(n, w, g, gradientScale, m, v, beta1, beta2, correction1, correction2, rate, decay, eps)
     }
 }
 

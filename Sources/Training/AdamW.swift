@@ -6,6 +6,8 @@ import USOModel
 /// AdamW (Loshchilov & Hutter) over a store's trainable parameters, with global-norm
 /// clipping: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr (m_hat / (sqrt(v_hat) + eps)
 /// + wd p). Its moments are flat in the gradients' order, so they save and shard like them.
+/// Clipping scales the gradients as the update reads them (one pass over the state per step,
+/// where clip, check and update once made four).
 ///
 /// It updates the elements `owned` of the flat trainable vector: all of them, or (ZeRO-1,
 /// `optim.shard_state`) one trainer's slice, whose moments are all it allocates and whose
@@ -31,6 +33,9 @@ public final class AdamW {
     public let offsets: [Int]
     /// Updates taken so far (the bias correction's t).
     public internal(set) var step = 0
+    /// The clipping factor `clip` set for the next update, and the one the update under way
+    /// applies (the gradients are scaled as the update reads them, not in a pass of their own).
+    private var pendingScale: Float = 1, updateScale: Float = 1
 
     /// An optimizer of every trainable element (`owned` nil), or of `owned` with its reduced
     /// gradients in `gradients`.
@@ -73,7 +78,9 @@ public final class AdamW {
         withExtendedLifetime(gradients) { ElementwiseKernels.sumOfSquares(owned.count, gradients.base) }
     }
 
-    /// The flat index of the first non-finite owned gradient, if any.
+    /// The flat index of the first non-finite owned gradient, if any (a pass over the
+    /// gradients: call it only when `localSumOfSquares()` is not finite, which it is exactly
+    /// when some gradient is not).
     public func firstNonFiniteGradient() -> Int? {
         withExtendedLifetime(gradients) {
             let g = gradients.base
@@ -88,12 +95,10 @@ public final class AdamW {
         return localSumOfSquares().squareRoot()
     }
 
-    /// Scales the owned gradients so that a global norm of `norm` becomes at most `maxNorm`
-    /// (0: no clipping).
+    /// Makes the next update use the owned gradients scaled so that a global norm of `norm`
+    /// becomes at most `maxNorm` (0: no clipping). The gradients themselves are not changed.
     public func clip(norm: Double, maxNorm: Double) {
-        guard maxNorm > 0 && norm > maxNorm else { return }
-        let s = Float(maxNorm / (norm + 1e-6))
-        withExtendedLifetime(gradients) { ElementwiseKernels.scale(owned.count, gradients.base, by: s, into: gradients.base) }
+        pendingScale = maxNorm > 0 && norm > maxNorm ? Float(maxNorm / (norm + 1e-6)) : 1
     }
 
     /// Clips by the global norm (this optimizer owning every gradient); returns the norm before clipping.
@@ -110,8 +115,13 @@ public final class AdamW {
         update(lr: lr, span: owned)
     }
 
-    /// Counts an update (the bias correction's t); `update(lr:span:)` then updates its parts.
-    public func beginUpdate() { step += 1 }
+    /// Counts an update (the bias correction's t) and takes the clipping `clip` set;
+    /// `update(lr:span:)` then updates its parts.
+    public func beginUpdate() {
+        step += 1
+        updateScale = pendingScale
+        pendingScale = 1
+    }
 
     /// Updates the owned elements of `span` at learning rate `lr` (after `beginUpdate`).
     public func update(lr: Double, span: Range<Int>) {
@@ -124,7 +134,8 @@ public final class AdamW {
                 let p = store.trainable[i]
                 withExtendedLifetime(p.value) {
                     let k = flat.lowerBound - lower
-                    ElementwiseKernels.adamW(flat.count, weights: p.data + inParameter, gradients: gradients.base + k, m: m.base + k, v: v.base + k,
+                    ElementwiseKernels.adamW(flat.count, weights: p.data + inParameter, gradients: gradients.base + k, gradientScale: updateScale,
+                                             m: m.base + k, v: v.base + k,
                                              beta1: b1, beta2: b2, correction1: c1, correction2: c2, rate: rate, decay: decay, eps: eps)
                 }
             }

@@ -296,8 +296,11 @@ public final class Trainer {
             // of them): the same checks and the same update.
             let t0 = now()
             let optimizerSpan = recorder.begin(.optimizer, .compute)
-            var firstBad = optimizer.firstNonFiniteGradient().map(Int64.init) ?? Int64.max
+            // A NaN or infinity makes the sum of squares non-finite (Float's largest square
+            // summed over any count of elements stays finite in Double), so the pass that
+            // locates one runs only then.
             var squares = optimizer.localSumOfSquares()
+            var firstBad = squares.isFinite ? Int64.max : optimizer.firstNonFiniteGradient().map(Int64.init) ?? Int64.max
             if sync.partition != nil {
                 firstBad = try communicator.allreduce(firstBad, op: .min)
                 squares = try communicator.allreduce(squares, op: .sum)

@@ -92,9 +92,9 @@ public enum Tier: VectorKernelSet {
                                    _ x: UnsafeMutablePointer<Float>, _ stride: Int, _ sign: Float) {
         Kernel.rotatePairs(rows, heads, pairs, cosines, sines, x, stride, sign)
     }
-    public static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+    public static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: Float, _ m: UnsafeMutablePointer<Float>,
                              _ v: UnsafeMutablePointer<Float>, _ b1: Float, _ b2: Float, _ c1: Float, _ c2: Float, _ rate: Float,
                              _ decay: Float, _ eps: Float) {
-        Kernel.adamW(n, w, g, m, v, b1, b2, c1, c2, rate, decay, eps)
+        Kernel.adamW(n, w, g, s, m, v, b1, b2, c1, c2, rate, decay, eps)
     }
 }

@@ -35,21 +35,24 @@ extension Kernel {
         }
     }
 
-    /// One AdamW step over n weights: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-    /// w -= rate * (m / c1) / (sqrt(v / c2) + eps) + decay * w (c1, c2: bias corrections).
+    /// One AdamW step over n weights, the gradients scaled by s (clipping) as they are read:
+    /// g' = s g; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+    /// w -= (rate / c1) m / (sqrt(v (1 / c2)) + eps) + decay * w (c1, c2: bias corrections).
+    /// One division and one square root per element (the bias corrections folded into
+    /// constants), one pass over w, g, m and v: the optimizer is memory-bound at stage base.
     @inlinable @inline(__always)
-    public static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+    public static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: Float,
                              _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                              _ b1: Float, _ b2: Float, _ c1: Float, _ c2: Float, _ rate: Float, _ decay: Float, _ eps: Float) {
+        let stepSize = rate / c1, inverseC2 = 1 / c2, a1 = 1 - b1, a2 = 1 - b2
         FastMath.chunks(n) { i, c in
-            let gi = FastMath.load(g + i, c)
-            let mi = b1 * FastMath.load(m + i, c) + (1 - b1) * gi
-            let vi = b2 * FastMath.load(v + i, c) + (1 - b2) * gi * gi
+            let gi = FastMath.load(g + i, c) * s
+            let mi = b1 * FastMath.load(m + i, c) + a1 * gi
+            let vi = b2 * FastMath.load(v + i, c) + a2 * gi * gi
             FastMath.store(mi, m + i, c)
             FastMath.store(vi, v + i, c)
             let wi = FastMath.load(w + i, c)
-            let mh = mi / c1, vh = vi / c2
-            FastMath.store(wi - (rate * mh / (vh.squareRoot() + eps) + decay * wi), w + i, c)
+            FastMath.store(wi - (stepSize * mi / ((vi * inverseC2).squareRoot() + eps) + decay * wi), w + i, c)
         }
     }
 }

@@ -57,7 +57,7 @@ public protocol VectorKernelSet {
     // RoPE and the optimizer.
     static func rotatePairs(_ rows: Int, _ heads: Int, _ pairs: Int, _ cosines: UnsafePointer<Float>, _ sines: UnsafePointer<Float>,
                             _ x: UnsafeMutablePointer<Float>, _ stride: Int, _ sign: Float)
-    static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+    static func adamW(_ n: Int, _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: Float, _ m: UnsafeMutablePointer<Float>,
                       _ v: UnsafeMutablePointer<Float>, _ b1: Float, _ b2: Float, _ c1: Float, _ c2: Float, _ rate: Float,
                       _ decay: Float, _ eps: Float)
 }

@@ -63,7 +63,7 @@ struct KernelTierTests {
         Self.sameOnEveryTier("adamW", count: n, inputs: 1, outputs: 3) { k, i, o in
             // weights o[0], moments o[1] and o[2] (v must be non-negative).
             for j in 0..<n { o[2][j] = abs(o[2][j]) }
-            k.adamW(n, o[0], i[0], o[1], o[2], 0.9, 0.999, 0.1, 0.001, 1e-3, 1e-5, 1e-8)
+            k.adamW(n, o[0], i[0], 0.7, o[1], o[2], 0.9, 0.999, 0.1, 0.001, 1e-3, 1e-5, 1e-8)
             return []
         }
     }
