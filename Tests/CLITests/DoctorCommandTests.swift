@@ -72,6 +72,35 @@ struct DoctorCommandTests {
         #expect(job.stderr.components(separatedBy: message).count == 2, "\(job.transcript)")
     }
 
+    // MARK: Hostfiles
+
+    /// Cluster/launch-local.sh checks a hostfile before mpirun starts anything: an unknown
+    /// host is named with its file and line, too few slots with the file, the slots and -np.
+    @Test func aBadHostfileStopsTheLaunchBeforeAnyRank() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let launch = FakeHosts.repositoryRoot.appendingPathComponent("Cluster/launch-local.sh").path
+        let unknown = "\(dir.path)/unknown", few = "\(dir.path)/few", twice = "\(dir.path)/twice", good = "\(dir.path)/good"
+        try "# two hosts\nlocalhost slots=1\nnode-that-does-not-exist.invalid slots=2\n".write(toFile: unknown, atomically: true, encoding: .utf8)
+        try "localhost slots=2  # two cores\n".write(toFile: few, atomically: true, encoding: .utf8)
+        try "localhost slots=1\n\nlocalhost slots=1\n".write(toFile: twice, atomically: true, encoding: .utf8)
+        try "localhost slots=2\n".write(toFile: good, atomically: true, encoding: .utf8)
+
+        let a = try MPIRun.runWithoutMPI(launch, ["-np", "2", "--hostfile", unknown, "uso", "doctor"])
+        #expect(a.exitCode == 68 && a.stderr.contains("hostfile \(unknown) line 3: host 'node-that-does-not-exist.invalid' is unknown")
+                && a.stderr.contains("No rank was started") && a.stdout.isEmpty, "\(a.transcript)")
+        let b = try MPIRun.runWithoutMPI(launch, ["-np", "3", "--hostfile", few, "uso", "doctor"])
+        #expect(b.exitCode == 65 && b.stderr.contains("hostfile \(few) gives 2 slots in all (localhost 2) for -np 3")
+                && b.stdout.isEmpty, "\(b.transcript)")
+        let d = try MPIRun.runWithoutMPI(launch, ["-np", "2", "--hostfile", twice, "uso", "doctor"])
+        #expect(d.exitCode == 65 && d.stderr.contains("hostfile \(twice) line 3: host 'localhost' is listed again (first on line 1)"), "\(d.transcript)")
+        let c = try MPIRun.runWithoutMPI(launch, ["-np", "1", "--hostfile", "\(dir.path)/missing", "uso", "doctor"])
+        #expect(c.exitCode == 66 && c.stderr.contains("hostfile \(dir.path)/missing: cannot read it"), "\(c.transcript)")
+        // A good hostfile passes the check and the job runs.
+        let ok = try MPIRun.runWithoutMPI(launch, ["-np", "2", "--timeout", "60", "--hostfile", good, "uso", "doctor"])
+        #expect(ok.exitCode == 0 && ok.stdout.contains("uso doctor: 2 ranks"), "\(ok.transcript)")
+    }
+
     // MARK: BLAS kernels
 
     /// OpenBLAS "falls back" (the fake pick stands for 0.3.21 on a CPU it does not know):
