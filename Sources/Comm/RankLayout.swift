@@ -5,6 +5,9 @@ public enum RankPlacement: String, Sendable, CaseIterable {
     /// R ranks spread over the hosts as evenly as possible (round-robin from the last
     /// host backwards, taking each host's highest remaining rank).
     case spread
+    /// Every rank of the last host(s), which hold no trainer: reward ranks on hosts of their
+    /// own. A layout where a reward rank would share a host with a trainer is an error.
+    case ownHosts = "own_hosts"
 }
 
 /// What a rank does in the job.
@@ -23,9 +26,16 @@ public struct RankLayoutError: Error, CustomStringConvertible, Sendable, Equatab
     public let value: Int
     public let worldSize: Int
     public let reason: String
+    /// The whole message, where the count is possible but the placement forbids it.
+    public let detail: String?
+
+    public init(key: String, value: Int, worldSize: Int, reason: String, detail: String? = nil) {
+        self.key = key; self.value = value; self.worldSize = worldSize; self.reason = reason; self.detail = detail
+    }
 
     public var description: String {
-        "\(key) = \(value) \(reason) in a world of \(worldSize) rank\(worldSize == 1 ? "" : "s"); "
+        if let detail { return detail }
+        return "\(key) = \(value) \(reason) in a world of \(worldSize) rank\(worldSize == 1 ? "" : "s"); "
             + "\(key) must be between 0 and \(max(0, worldSize - 1)) (the world size minus one, "
             + "so that at least one trainer remains)"
     }
@@ -46,7 +56,9 @@ public struct RankLayout: Sendable, Equatable {
 
     /// Computes the layout. `hosts[r]` is world rank r's host name (used by `spread`).
     /// - Throws: `RankLayoutError` naming `key` for a negative count, a count larger than
-    ///   the world, or one that leaves no trainer.
+    ///   the world, or one that leaves no trainer; under `ownHosts`, for a count that is not
+    ///   every rank of the last host(s) (naming the host a reward rank would share with a
+    ///   trainer).
     public init(worldSize: Int, rewardRanks count: Int, placement: RankPlacement, hosts: [String],
                 key: String = "cluster.reward_ranks") throws(RankLayoutError) {
         precondition(worldSize >= 1, "a world has at least one rank")
@@ -66,6 +78,8 @@ public struct RankLayout: Sendable, Equatable {
             reward = Array((worldSize - count)..<worldSize)
         case .spread:
             reward = RankLayout.spread(count, hosts: hosts)
+        case .ownHosts:
+            reward = try RankLayout.ownHosts(count, hosts: hosts, key: key)
         }
         let rewardSet = Set(reward)
         self.worldSize = worldSize
@@ -74,14 +88,19 @@ public struct RankLayout: Sendable, Equatable {
         self.trainerRanks = (0..<worldSize).filter { !rewardSet.contains($0) }
     }
 
-    private static func spread(_ count: Int, hosts: [String]) -> [Int] {
-        // Ranks per host, hosts in order of first appearance.
+    /// Hosts in order of their first rank, each with its ranks ascending.
+    private static func ranksByHost(_ hosts: [String]) -> (order: [String], ranksOf: [String: [Int]]) {
         var order: [String] = []
         var ranksOf: [String: [Int]] = [:]
         for (rank, host) in hosts.enumerated() {
             if ranksOf[host] == nil { order.append(host) }
             ranksOf[host, default: []].append(rank)
         }
+        return (order, ranksOf)
+    }
+
+    private static func spread(_ count: Int, hosts: [String]) -> [Int] {
+        var (order, ranksOf) = ranksByHost(hosts)
         var chosen: [Int] = []
         while chosen.count < count {
             for host in order.reversed() where chosen.count < count {
@@ -89,6 +108,50 @@ public struct RankLayout: Sendable, Equatable {
             }
         }
         return chosen
+    }
+
+    /// Every rank of the last hosts, taken whole until `count` ranks are chosen; a count that
+    /// ends inside a host (a reward rank beside a trainer) is an error that names the hosts
+    /// and their ranks.
+    private static func ownHosts(_ count: Int, hosts: [String], key: String) throws(RankLayoutError) -> [Int] {
+        if count == 0 { return [] }
+        let (order, ranksOf) = ranksByHost(hosts)
+        let listing = order.map { "\($0) (rank\(ranksOf[$0]!.count == 1 ? "" : "s") \(Self.ranges(ranksOf[$0]!)))" }.joined(separator: ", ")
+        var chosen: [Int] = []
+        for (taken, host) in order.reversed().enumerated() {
+            let ranks = ranksOf[host]!
+            if chosen.count + ranks.count > count {
+                // Reward ranks would end inside this host, beside its trainers.
+                let need = count - chosen.count
+                let rewardHere = Array(ranks.suffix(need)), trainersHere = Array(ranks.prefix(ranks.count - need))
+                let whole = chosen.count + ranks.count
+                let counts = [chosen.count, whole].filter { $0 > 0 && $0 < hosts.count }
+                let fix = counts.isEmpty ? "own_hosts needs at least two hosts"
+                    : "set \(key) = " + counts.map(String.init).joined(separator: " or ") + " (whole hosts from the last)"
+                throw RankLayoutError(key: key, value: count, worldSize: hosts.count, reason: "splits a host", detail:
+                    "cluster.placement = \"own_hosts\" keeps reward ranks on hosts without trainers, but \(key) = \(count) "
+                    + "would put reward rank\(rewardHere.count == 1 ? "" : "s") \(Self.ranges(rewardHere)) on host \(host) beside trainer rank\(trainersHere.count == 1 ? "" : "s") "
+                    + "\(Self.ranges(trainersHere)) (hosts in rank order: \(listing)); \(fix)"
+                    + (order.count > 1 ? ", or give the hostfile's last host\(taken == 0 ? "" : "s") \(count) slot\(count == 1 ? "" : "s") in all" : ""))
+            }
+            chosen += ranks
+            if chosen.count == count { return chosen }   // never every host: count < world size
+        }
+        return chosen
+    }
+
+    /// "0-2, 5" for [0, 1, 2, 5].
+    static func ranges(_ ranks: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        let r = ranks.sorted()
+        while i < r.count {
+            var j = i
+            while j + 1 < r.count && r[j + 1] == r[j] + 1 { j += 1 }
+            parts.append(j == i ? "\(r[i])" : "\(r[i])-\(r[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// The coordinator's world rank (trainer 0).

@@ -49,7 +49,7 @@ public struct TrainJob {
     public func run(world: Communicator) throws {
         let (config, path, allOverrides) = try runConfig()
         let roles = try RoleCommunicators(world: world, rewardRanks: config.cluster.rewardRanks,
-                                          placement: config.cluster.placement == .tail ? .tail : .spread)
+                                          placement: config.cluster.placement.rankPlacement)
         // The flight recorder, on every rank, and the ranks' clocks measured against rank 0's.
         let layout = roles.layout
         let roleNames = (0..<world.size).map { r -> String in
@@ -105,6 +105,17 @@ public struct TrainJob {
                 String(format: "reward rank %d: %d requests, busy %.1f%% of %.1f s", k, Int(v[0]), 100 * v[1] / max(v[2], 1e-9), v[2])
             }.joined(separator: "; ")
             print("uso train: \(line)")
+        }
+    }
+}
+
+extension ClusterConfig.Placement {
+    /// The layout rule this config value names.
+    public var rankPlacement: RankPlacement {
+        switch self {
+        case .tail: return .tail
+        case .spread: return .spread
+        case .ownHosts: return .ownHosts
         }
     }
 }

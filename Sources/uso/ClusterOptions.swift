@@ -1,6 +1,7 @@
 import ArgumentParser
 import Comm
 import Config
+import Training
 
 /// The options that decide rank roles: a config file's [cluster] table, and flags that
 /// override it.
@@ -14,8 +15,8 @@ struct ClusterOptions: ParsableArguments {
     var rewardRanks: Int?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Where reward ranks go: tail (the last R ranks) or spread (evenly over hosts). Overrides cluster.placement.",
-        valueName: "tail|spread"))
+        "Where reward ranks go: tail (the last R ranks), spread (evenly over hosts) or own_hosts (every rank of the last hosts, no trainer beside them). Overrides cluster.placement.",
+        valueName: "tail|spread|own_hosts"))
     var placement: String?
 
     /// The effective [cluster] settings: the config file's, then the flags.
@@ -39,14 +40,5 @@ struct ClusterOptions: ParsableArguments {
         let key = rewardRanks != nil ? "--reward-ranks" : "cluster.reward_ranks"
         return try RoleCommunicators(world: world, rewardRanks: cluster.rewardRanks,
                                      placement: cluster.placement.rankPlacement, key: key)
-    }
-}
-
-extension ClusterConfig.Placement {
-    var rankPlacement: RankPlacement {
-        switch self {
-        case .tail: return .tail
-        case .spread: return .spread
-        }
     }
 }

@@ -62,6 +62,34 @@ struct DoctorCommandTests {
         #expect(rows(job.stdout).isEmpty)
     }
 
+    /// `cluster.placement = "own_hosts"` on one host: the reward rank would share it with the
+    /// trainers. Refused once, on rank 0, before any rank starts work (no run folder).
+    @Test func aRewardRankBesideATrainerIsRefusedBeforeAnyRankWorks() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = try dir.write("run.toml", """
+            [run]
+            stage = "uso"
+            preset = "tiny"
+            out = "\(dir.path)/run"
+            [data]
+            path = "\(dir.path)/data"
+            [reward]
+            mode = "dedicated"
+            [cluster]
+            reward_ranks = 1
+            placement = "own_hosts"
+            """)
+        let job = try MPIRun.run(np: 2, uso, ["train", "--config", config], timeout: 60)
+        #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
+        let message = "uso train: error: cluster.placement = \"own_hosts\" keeps reward ranks on hosts without trainers, "
+            + "but cluster.reward_ranks = 1 would put reward rank 1 on host "
+        #expect(job.stderr.components(separatedBy: message).count == 2, "\(job.transcript)")
+        #expect(job.stderr.contains("beside trainer rank 0 (hosts in rank order: "), "\(job.transcript)")
+        #expect(job.stderr.contains("own_hosts needs at least two hosts"), "\(job.transcript)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/run"), "the refused job made its run folder")
+    }
+
     @Test func badConfigNamesFileAndKey() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -22,6 +22,25 @@ struct MultiHostTests {
         #expect(job.stdout.contains("trainers [0, 2] (coordinator 0), reward [1, 3] (spread)"))
     }
 
+    /// `own_hosts` over two hosts of two ranks: reward 2 takes the second host whole; reward 1
+    /// would leave a reward rank beside a trainer, and the job is refused before any rank works.
+    @Test func ownHostsGivesTheRewardRanksAHostOrRefuses() throws {
+        let hostArgs = try FakeHosts.up(2, slots: 2)
+        defer { FakeHosts.down() }
+        let uso = MPIRun.executable("uso")
+        let whole = try MPIRun.run(np: 4, uso, ["doctor", "--reward-ranks", "2", "--placement", "own_hosts"],
+                                   timeout: 60, mpirunArguments: hostArgs)
+        #expect(whole.exitCode == 0, "\(whole.transcript)")
+        #expect(whole.stdout.contains("trainers [0, 1] (coordinator 0), reward [2, 3] (own_hosts)"), "\(whole.transcript)")
+        let split = try MPIRun.run(np: 4, uso, ["doctor", "--reward-ranks", "1", "--placement", "own_hosts"],
+                                   timeout: 60, mpirunArguments: hostArgs)
+        #expect(split.exitCode != 0 && split.exitCode != MPIRun.timeoutExitCode, "\(split.transcript)")
+        let message = "--reward-ranks = 1 would put reward rank 3 on host usoh2 beside trainer rank 2 (hosts in rank order: "
+            + "usoh1 (ranks 0-1), usoh2 (ranks 2-3)); set --reward-ranks = 2 (whole hosts from the last)"
+        #expect(split.stderr.components(separatedBy: message).count == 2, "\(split.transcript)")
+        #expect(!split.stdout.contains("MPI_THREAD_FUNNELED"), "a rank reported before the layout was refused: \(split.stdout)")
+    }
+
     @Test func everyCommOperationOverTCPAtThreeRanks() throws {
         let hostArgs = try FakeHosts.up(2, slots: 2)
         defer { FakeHosts.down() }
@@ -37,7 +56,7 @@ struct MultiHostTests {
     }
 
     /// Stage uso with a dedicated style reward across three hosts: two trainer hosts and a
-    /// reward host (`cluster.placement = "tail"`, one rank per host), over TCP. Every step's
+    /// reward host (`cluster.placement = "own_hosts"`, one rank per host), over TCP. Every step's
     /// loss, gradient norm and reward equal the same job on one host (shared memory) within
     /// 1e-5 relative, and the run's diagnostics name each rank's host.
     @Test func stageUsoAcrossThreeHostsEqualsOneHost() throws {
@@ -45,22 +64,23 @@ struct MultiHostTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try TinyStages.rewardReady(dir, baseSteps: 4)
-        func train(_ name: String, _ hostArgs: [String]) throws -> [[String: Any]] {
+        func train(_ name: String, _ hostArgs: [String], placement: String) throws -> [[String: Any]] {
             let job = try MPIRun.run(np: 3, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
                                                   "--set", "run.out=\(dir.path)/\(name)", "--set", "data.path=\(dir.path)/data/triplets",
                                                   "--set", "run.init_weights=\(dir.path)/base/weights", "--set", "run.steps=6",
                                                   "--set", "reward.start_step=0", "--set", "reward.mode=dedicated", "--set", "cluster.reward_ranks=1",
-                                                  "--set", "cluster.placement=tail", "--set", "reward.csd_weights=\(dir.path)/csd/weights"],
+                                                  "--set", "cluster.placement=\(placement)", "--set", "reward.csd_weights=\(dir.path)/csd/weights"],
                                      timeout: 240, mpirunArguments: hostArgs)
             try #require(job.exitCode == 0, "\(job.transcript)")
             let text = try String(contentsOfFile: "\(dir.path)/\(name)/metrics.jsonl", encoding: .utf8)
             return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
                 .filter { $0["loss"] != nil }
         }
-        let one = try train("one-host", [])
+        // One host: the reward rank is the last (tail); three: it has the third host (own_hosts), the same rank.
+        let one = try train("one-host", [], placement: "tail")
         let hostArgs = try FakeHosts.up(3, slots: 1)
         defer { FakeHosts.down() }
-        let three = try train("three-hosts", hostArgs)
+        let three = try train("three-hosts", hostArgs, placement: "own_hosts")
         try #require(one.count == 6 && three.count == 6, "\(one.count) and \(three.count) steps")
         func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-5 * max(abs(a), abs(b), 1e-12) }
         for (a, b) in zip(one, three) {

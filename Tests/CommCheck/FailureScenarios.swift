@@ -151,10 +151,26 @@ enum FailureScenarios {
         for placement in RankPlacement.allCases {
             for r in 0..<n {
                 h.scenario("layout.reward\(r).\(placement)") {
+                    if placement == .ownHosts {
+                        // Possible only where the last hosts hold exactly r ranks (never on one host);
+                        // this program's ranks fill hosts in rank order.
+                        let hosts = try world.allgather(Array(world.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
+                        if !Set(hosts.suffix(r)).isDisjoint(with: hosts.prefix(n - r)) {
+                            do {
+                                let roles = try RoleCommunicators(world: world, rewardRanks: r, placement: placement)
+                                return "accepted with hosts \(hosts): \(roles.layout.summary)"
+                            } catch let e as RankLayoutError {
+                                if !"\(e)".contains("beside trainer rank") { return "message: \(e)" }
+                            }
+                            try world.barrier()  // every rank refused alike; the world is intact
+                            return nil
+                        }
+                    }
                     let roles = try RoleCommunicators(world: world, rewardRanks: r, placement: placement)
                     let layout = roles.layout
                     if layout.rewardRanks.count != r || layout.trainerRanks.count != n - r { return layout.summary }
                     if placement == .tail && layout.rewardRanks != Array((n - r)..<n) { return layout.summary }
+                    if placement == .ownHosts && layout.rewardRanks != Array((n - r)..<n) { return layout.summary }
                     let isReward = layout.rewardRanks.contains(me)
                     if (roles.trainers == nil) != isReward || (roles.rewards == nil) != !isReward { return "communicators for \(roles.role)" }
                     if let t = roles.trainers {

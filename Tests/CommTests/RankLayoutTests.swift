@@ -42,6 +42,41 @@ struct RankLayoutTests {
         #expect(uneven.trainerRanks == [0])
     }
 
+    @Test func ownHostsTakesWholeHostsFromTheLast() throws {
+        let two = ["a", "a", "b", "b"]
+        #expect(try RankLayout(worldSize: 4, rewardRanks: 2, placement: .ownHosts, hosts: two).rewardRanks == [2, 3])
+        let three = ["a", "b", "c"]
+        #expect(try RankLayout(worldSize: 3, rewardRanks: 1, placement: .ownHosts, hosts: three).rewardRanks == [2])
+        #expect(try RankLayout(worldSize: 3, rewardRanks: 2, placement: .ownHosts, hosts: three).rewardRanks == [1, 2])
+        // Interleaved (cyclic) hosts: the last host's ranks are 1 and 3.
+        let cyclic = try RankLayout(worldSize: 4, rewardRanks: 2, placement: .ownHosts, hosts: ["a", "b", "a", "b"])
+        #expect(cyclic.rewardRanks == [1, 3])
+        #expect(cyclic.trainerRanks == [0, 2])
+        #expect(try RankLayout(worldSize: 2, rewardRanks: 0, placement: .ownHosts, hosts: ["h", "h"]).trainerRanks == [0, 1])
+    }
+
+    @Test("own_hosts refuses a reward rank beside a trainer, naming the host and the ranks", arguments: [
+        (["a", "a", "b", "b", "b"], 2, "would put reward ranks 3-4 on host b beside trainer rank 2 "
+            + "(hosts in rank order: a (ranks 0-1), b (ranks 2-4)); set cluster.reward_ranks = 3 (whole hosts from the last), "
+            + "or give the hostfile's last host 2 slots in all"),
+        (["a", "a", "b", "b"], 3, "would put reward rank 1 on host a beside trainer rank 0 "
+            + "(hosts in rank order: a (ranks 0-1), b (ranks 2-3)); set cluster.reward_ranks = 2 (whole hosts from the last), "
+            + "or give the hostfile's last hosts 3 slots in all"),
+        (["h", "h"], 1, "would put reward rank 1 on host h beside trainer rank 0 (hosts in rank order: h (ranks 0-1)); "
+            + "own_hosts needs at least two hosts"),
+    ])
+    func ownHostsRefusesASharedHost(hosts: [String], count: Int, message: String) {
+        do {
+            let layout = try RankLayout(worldSize: hosts.count, rewardRanks: count, placement: .ownHosts, hosts: hosts)
+            Issue.record("accepted: \(layout.summary)")
+        } catch {
+            let text = "\(error)"
+            #expect(text.hasPrefix("cluster.placement = \"own_hosts\" keeps reward ranks on hosts without trainers, but "
+                                   + "cluster.reward_ranks = \(count) "), "\(text)")
+            #expect(text.hasSuffix(message), "\(text)")
+        }
+    }
+
     @Test func summaryNamesRoles() throws {
         let layout = try RankLayout(worldSize: 4, rewardRanks: 1, placement: .tail, hosts: Array(repeating: "h", count: 4))
         #expect(layout.summary == "4 ranks: trainers [0, 1, 2] (coordinator 0), reward [3] (tail)")
