@@ -27,6 +27,10 @@ public final class ConfigTableReader {
         return ConfigError(source: fromSet ? "--set" : source, key: full, message: message)
     }
 
+    /// An error about a key's value that its type and range cannot catch (a format, a
+    /// dependency on another key), blamed like the others on the file or on --set.
+    func invalid(_ spec: ConfigKeySpec, _ message: String) -> ConfigError { error(spec.name, message) }
+
     private func value(_ key: String) -> TOMLValueConvertible? {
         consumed.insert(key)
         return table[key]

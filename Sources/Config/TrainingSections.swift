@@ -1,3 +1,4 @@
+import Foundation
 import USOModel
 
 // Every key of a section is declared once, as a `ConfigKey` (name, type, default, range,
@@ -245,7 +246,7 @@ public struct CSDSection: Sendable, Equatable {
 
 /// `[reward]`: the Auxiliary Style Reward.
 public struct RewardSection: Sendable, Equatable {
-    public enum Mode: String, Sendable, CaseIterable { case off, colocated, dedicated }
+    public enum Mode: String, Sendable, CaseIterable { case off, colocated, dedicated, service }
     public enum Omega: String, Sendable, CaseIterable {
         case oneMinus = "one_minus"
         case hinge
@@ -258,12 +259,16 @@ public struct RewardSection: Sendable, Equatable {
     public var omega: Omega = .oneMinus
     public var tau: Double = 0.5
     public var deadlineMs: Double = 5000.0
+    /// Mode service: the `uso reward serve` addresses, host:port each.
+    public var service: [String] = []
+    public var required = false
+    public var connectTimeoutS: Double = 30
 
     public init() {}
 
     // The keys.
     public static let modeKey = ConfigKey<Mode>.choice("reward.mode", default: .off,
-        "The style reward of stage uso: off; colocated (each trainer runs the CSD model itself); dedicated (cluster.reward_ranks ranks host it and answer requests).")
+        "The style reward of stage uso: off; colocated (each trainer runs the CSD model itself); dedicated (cluster.reward_ranks ranks of the job host it and answer requests; one of them dying ends the job, as Open MPI ends a job that loses a process); service (uso reward serve processes outside the job, at reward.service, host it: one lost is reported and training goes on without it).")
     public static let csdWeightsKey = ConfigKey<String>.text("reward.csd_weights", default: "", allowed: "a weights folder holding csd.safetensors",
         "The CSD style model to score with (stage csd's weights/).")
     public static let startStepKey = ConfigKey<Int>.integer("reward.start_step", default: 0, in: 0...Int(Int32.max),
@@ -277,7 +282,15 @@ public struct RewardSection: Sendable, Equatable {
     public static let deadlineMsKey = ConfigKey<Double>.number("reward.deadline_ms", default: 5000.0, in: 1...1e9,
         "How long a trainer waits for a reply; a late reply is counted, dropped when it comes, and that sample goes on without the reward.")
 
-    public static let keys: [ConfigKeySpec] = [modeKey.spec, csdWeightsKey.spec, startStepKey.spec, weightKey.spec, omegaKey.spec, tauKey.spec, deadlineMsKey.spec]
+    public static let serviceKey = ConfigKey<String>.text("reward.service", default: "", allowed: "host:port, comma-separated",
+        "Mode service: where the uso reward serve processes listen (for example \"10.0.0.9:7311,10.0.0.10:7311\"); requests rotate over them as over reward ranks.")
+    public static let requiredKey = ConfigKey<Bool>.boolean("reward.required", default: false,
+        "Mode service: end the job when a reward service is lost (or cannot be reached at start) instead of reporting it once and training on without it; samples it would have rewarded count as reward misses.")
+    public static let connectTimeoutKey = ConfigKey<Double>.number("reward.connect_timeout_s", default: 30, in: 0.1...3600,
+        "Mode service: how long a trainer tries to reach each service at start (it may still be loading its model).")
+
+    public static let keys: [ConfigKeySpec] = [modeKey.spec, csdWeightsKey.spec, startStepKey.spec, weightKey.spec, omegaKey.spec, tauKey.spec, deadlineMsKey.spec,
+                                               serviceKey.spec, requiredKey.spec, connectTimeoutKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         mode = try r.read(Self.modeKey)
@@ -287,6 +300,16 @@ public struct RewardSection: Sendable, Equatable {
         omega = try r.read(Self.omegaKey)
         tau = try r.read(Self.tauKey)
         deadlineMs = try r.read(Self.deadlineMsKey)
+        let list = try r.read(Self.serviceKey)
+        service = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        required = try r.read(Self.requiredKey)
+        connectTimeoutS = try r.read(Self.connectTimeoutKey)
+        for a in service where a.lastIndex(of: ":").flatMap({ UInt16(a[a.index(after: $0)...]) }) == nil {
+            throw r.invalid(Self.serviceKey.spec, "\"\(a)\" is not host:port (for example 10.0.0.9:7311)")
+        }
+        if mode == .service && service.isEmpty {
+            throw r.invalid(Self.serviceKey.spec, "reward.mode = \"service\" needs the services' addresses (host:port, comma-separated)")
+        }
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }

@@ -89,6 +89,11 @@ public final class Trainer {
                 }
                 rewardClient = RewardClient(world: world, rewardRanks: layout.rewardRanks, trainer: trainers.rank,
                                             deadline: config.reward.deadlineMs / 1000)
+            } else if config.reward.mode == .service {
+                let deadline = config.reward.deadlineMs / 1000
+                let transport = SocketRewardTransport(addresses: config.reward.service, trainer: trainers.rank, trainers: trainers.size,
+                                                      connectTimeout: config.reward.connectTimeoutS, sendTimeout: max(1, deadline))
+                rewardClient = RewardClient(transport: transport, trainer: trainers.rank, deadline: deadline, required: config.reward.required)
             }
         }
         self.rewardClient = rewardClient
@@ -380,17 +385,27 @@ public final class Trainer {
     }
 
     /// Ends the reward conversation: the replies still owed are collected for at most
-    /// max(5 s, 4 x reward.deadline_ms); a reward rank that owes replies after that (stopped
-    /// or gone) is named, and training's results stand (every such sample trained without
-    /// the reward, as a deadline miss does).
+    /// max(5 s, 4 x reward.deadline_ms); a reward rank or service that owes replies after
+    /// that (stopped or gone) is named, and training's results stand (every such sample
+    /// trained without the reward, as a deadline miss does). Then the coordinator says how
+    /// many rewarded samples got no reward, over all trainers, and why.
     func finishRewards() throws {
         guard let rewardClient else { return }
         let drain = max(5, 4 * config.reward.deadlineMs / 1000)
         let owed = try rewardClient.finish(drain: drain)
-        guard !owed.isEmpty else { return }
-        let list = owed.keys.sorted().map { "rank \($0) owes \(owed[$0]!)" }.joined(separator: ", ")
-        FileHandle.standardError.write(Data((String(format: "uso train: trainer %d: after %.0f s of waiting at the end, reward ", communicator.rank, drain)
-            + "replies are still owed (\(list)): the reward rank is stopped, gone or stuck; those samples trained without the reward\n").utf8))
+        if !owed.isEmpty {
+            let list = owed.keys.sorted().map { "\($0) owes \(owed[$0]!)" }.joined(separator: ", ")
+            FileHandle.standardError.write(Data((String(format: "uso train: trainer %d: after %.0f s of waiting at the end, reward ", communicator.rank, drain)
+                + "replies are still owed (\(list)): the reward server is stopped, gone or stuck; those samples trained without the reward\n").utf8))
+        }
+        let s = rewardClient.stats
+        var counts = [Double(s.sent), Double(s.answered), Double(s.missed), Double(s.lost)]
+        try communicator.allreduce(inPlace: &counts, op: .sum)
+        let (sent, answered, missed, lost) = (Int(counts[0]), Int(counts[1]), Int(counts[2]), Int(counts[3]))
+        if isCoordinator && missed > 0 {
+            print("uso train: the style reward: \(sent) rewarded samples, \(answered) answered; \(missed) lost (trained without it): "
+                  + "\(missed - lost) past reward.deadline_ms, \(lost) to a lost reward service")
+        }
     }
 
     /// Saves `RUN/checkpoints/step_<step>/`: every trainer copies its part of the state (the

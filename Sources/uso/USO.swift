@@ -16,6 +16,6 @@ struct USO: ParsableCommand {
               Cluster/launch-local.sh -np 3 uso doctor --reward-ranks 1
               Cluster/launch-local.sh -np 2 uso bench allreduce
             """,
-        subcommands: [DoctorCommand.self, DataCommand.self, TrainCommand.self, CkptCommand.self, DiagCommand.self, GenerateCommand.self, EvalCommand.self, ModelCommand.self, BenchCommand.self]
+        subcommands: [DoctorCommand.self, DataCommand.self, TrainCommand.self, RewardCommand.self, CkptCommand.self, DiagCommand.self, GenerateCommand.self, EvalCommand.self, ModelCommand.self, BenchCommand.self]
     )
 }

@@ -41,7 +41,7 @@ struct RunConfigTests {
 
     @Test func disallowedChoiceListsTheChoices() {
         #expect(message("[cluster]\nplacement = \"random\"\n")
-                == "run.toml: cluster.placement: \"random\" is not allowed: use \"tail\" | \"spread\"")
+                == "run.toml: cluster.placement: \"random\" is not allowed: use \"tail\" | \"spread\" | \"own_hosts\"")
     }
 
     @Test func negativeCountIsOutOfRange() {
@@ -85,7 +85,16 @@ struct RunConfigTests {
         #expect(parsed == RunConfig())
         #expect(RunConfig.keys.allSatisfy { !$0.summary.isEmpty && !$0.allowed.isEmpty })
         #expect(Set(RunConfig.keys.map { String($0.key.split(separator: ".")[0]) }) == Set(RunConfig.tables))
-        #expect(RunConfig.keys.renderedAsText().contains("cluster.placement (string, default \"tail\"; allowed: \"tail\" | \"spread\")"))
+        #expect(RunConfig.keys.renderedAsText().contains("cluster.placement (string, default \"tail\"; allowed: \"tail\" | \"spread\" | \"own_hosts\")"))
+    }
+
+    @Test func rewardServiceAddressesAreCheckedByKey() throws {
+        #expect(message("[reward]\nmode = \"service\"\n")
+                == "run.toml: reward.service: reward.mode = \"service\" needs the services' addresses (host:port, comma-separated)")
+        #expect(message("[reward]\nmode = \"service\"\nservice = \"10.0.0.9:7311, rewardhost\"\n")
+                == "run.toml: reward.service: \"rewardhost\" is not host:port (for example 10.0.0.9:7311)")
+        let ok = try RunConfig.parse("[reward]\nmode = \"service\"\nservice = \"10.0.0.9:7311, b:7312\"\nrequired = true\n")
+        #expect(ok.reward.service == ["10.0.0.9:7311", "b:7312"] && ok.reward.required && ok.reward.mode == .service)
     }
 
     @Test func trainingSectionsRejectBadValuesByKey() {

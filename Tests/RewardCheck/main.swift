@@ -63,7 +63,7 @@ if layout.role(of: world.rank) == .reward {
     for k in 0..<24 {
         let request = RewardRequest(requestID: 0, step: Int64(k / 4), microBatch: Int32(k % 4), styleID: Int64(k % 5), size: Int32(size),
                                     image: image(UInt64(trainer), k), styleImage: image(999, k % 5))
-        pending.append((try client.submit(request), k))
+        pending.append((try client.submit(request)!, k))   // reward ranks of the job are never lost
         sent += 1
         if pending.count == 2 {
             let (id, kk) = pending.removeFirst()
