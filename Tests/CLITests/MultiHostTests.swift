@@ -101,6 +101,53 @@ struct MultiHostTests {
         #expect(traceText.contains("rank 2 (reward rank 0) on usoh3") && traceText.contains("rank 0 (trainer 0, coordinator) on usoh1"), "host names missing from the trace")
     }
 
+    /// The reward host's link cut mid-run (its `uso reward serve` outside the job, reached over
+    /// TCP): replies stop, the samples waiting for them miss their deadline, the connection's
+    /// user timeout ends it within seconds, each trainer reports the loss once, and the job
+    /// trains every step to the end without the reward.
+    @Test func aRewardHostCutOffIsReportedOnceAndTrainingGoesOn() throws {
+        let uso = MPIRun.executable("uso")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TinyStages.rewardReady(dir)
+        let hostArgs = try FakeHosts.up(3, slots: 1)
+        defer { FakeHosts.down() }
+        let file = "\(dir.path)/service.addr"
+        let service = try BackgroundProgram(uso, ["reward", "serve", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath,
+                                                  "--set", "reward.csd_weights=\(dir.path)/csd/weights", "--listen", "10.99.0.3:0",
+                                                  "--address-file", file], host: 3)
+        let address = try #require(BackgroundProgram.waitForLine(in: file, seconds: 60), "no service: \(service.stderr)")
+        let run = "\(dir.path)/run"
+        final class Cut: @unchecked Sendable { var at: Date? }
+        let cut = Cut()
+        let job = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-uso-asr.toml".repoPath, "--progress", "none",
+                                              "--set", "run.out=\(run)", "--set", "data.path=\(dir.path)/data/triplets",
+                                              "--set", "run.init_weights=\(dir.path)/base/weights", "--set", "run.steps=40",
+                                              "--set", "reward.start_step=0", "--set", "cluster.reward_ranks=0", "--set", "reward.mode=service",
+                                              "--set", "reward.service=\(address)", "--set", "reward.deadline_ms=1000", "--set", "run.save_every=10"],
+                                 // The job's ranks on the trainer hosts only: an Open MPI daemon on the reward
+                                 // host would tie the job to it (its loss ends the job).
+                                 timeout: 240, mpirunArguments: hostArgs.map { $0.hasPrefix("usoh1:") ? "usoh1:1,usoh2:1" : $0 }) {
+            guard TinyStages.board(of: run, rank: 0, atStep: 4) != nil else { return }
+            FakeHosts.link(3, up: false)
+            cut.at = Date()
+        }
+        let ended = Date()
+        try #require(job.exitCode == 0, "\(job.transcript)")
+        let cutAt = try #require(cut.at, "the job never reached step 4: \(job.transcript)")
+        let lost = job.stderr.split(separator: "\n").filter { $0.contains("the reward service \(address) is lost at step") }
+        #expect(lost.count == 2, "expected one report per trainer:\n\(job.stderr)")
+        let m = try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["loss"] != nil }
+        try #require(m.count == 40, "\(m.count) steps logged")
+        let misses = m.reduce(0) { $0 + ($1["reward_misses"] as? Int ?? 0) }
+        #expect(m.suffix(5).allSatisfy { ($0["reward_samples"] as? Int) == 0 }, "rewards after the cut")
+        #expect(misses > 0 && job.stdout.contains("\(misses) lost (trained without it)"), "\(job.stdout)")
+        print(String(format: "figure: reward host cut off at step 4: %@; %d rewarded samples lost; the job ended %.1f s after the cut",
+                     String(lost.first?.split(separator: ";").first ?? "not reported"), misses, ended.timeIntervalSince(cutAt)))
+        #expect(ended.timeIntervalSince(cutAt) < 60, "the job took \(ended.timeIntervalSince(cutAt)) s after the cut")
+    }
+
     func tinyBase(_ dir: TemporaryDirectory) throws {
         let made = try MPIRun.runWithoutMPI(MPIRun.executable("uso"), ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32",
                                                                       "--triplets", "8", "--pairs", "32", "--style-images", "8"])
