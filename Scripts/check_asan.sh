@@ -9,7 +9,8 @@
 # model dump; data synth; a short base training with a save every 2 steps, then a resume;
 # generate from the trained weights (subject+style from the set, and from image files); and
 # data import of a UNO-format JSON over the generated PNGs; data inspect and sheet; a csd
-# and a uso training (style reward on); uso bench step. Any AddressSanitizer report
+# and a uso training (style reward on); uso bench step; ZeRO-1, merge, export, bench ckpt,
+# the diagnostics, a stall abort, and a reward service with a training through it. Any AddressSanitizer report
 # (a use after free, an overflow) stops the command and this script with its report.
 # Leak checking is off: Open MPI and the Swift runtime keep memory until exit by design.
 # Checked against the code before the writer fix: its model dump stops with
@@ -89,4 +90,17 @@ if grep -q "AddressSanitizer" "$work/stall.log" || ! grep -q "ending the job" "$
     cat "$work/stall.log" >&2; echo "check_asan: FAILED: stall inspector" >&2; exit 1
 fi
 echo "check_asan: ok: stall inspector abort and dump"
+# The reward outside the job: a service on a free port, a 2-trainer training through it, and the
+# service ending with its trainers.
+"$uso" reward serve --config "$repo/Cluster/configs/tiny-uso.toml" --set reward.csd_weights="$work/csd/weights" \
+    --listen 127.0.0.1:0 --address-file "$work/reward.addr" > "$work/serve.log" 2>&1 &
+serve=$!
+for _ in $(seq 1 300); do [ -s "$work/reward.addr" ] && break; sleep 0.1; done
+step "uso training through a reward service" "${mpi[@]}" "$uso" train --config "$repo/Cluster/configs/tiny-uso.toml" --progress none \
+    --set run.out="$work/uso-service" --set data.path="$work/data/triplets" --set run.init_weights="$work/run/weights" --set run.steps=2 \
+    --set reward.mode=service --set reward.service="$(cat "$work/reward.addr")" --set reward.csd_weights="$work/csd/weights" --set reward.start_step=0
+if ! wait "$serve" || grep -q "AddressSanitizer" "$work/serve.log" || ! grep -q "every trainer is done" "$work/serve.log"; then
+    cat "$work/serve.log" >&2; echo "check_asan: FAILED: reward serve" >&2; exit 1
+fi
+echo "check_asan: ok: reward serve"
 echo "check_asan: no AddressSanitizer report"
