@@ -148,6 +148,41 @@ struct MultiHostTests {
         #expect(ended.timeIntervalSince(cutAt) < 60, "the job took \(ended.timeIntervalSince(cutAt)) s after the cut")
     }
 
+    /// A disk that fills during a checkpoint of a job across two hosts (ZeRO-1: the trainer on
+    /// each host writes its own optimizer shard into the run's shared folder, a 2 MB tmpfs):
+    /// the job ends naming the file, the host and "No space left on device"; the half-written
+    /// checkpoint is never complete, `latest` stays on the one before and it verifies.
+    @Test func aDiskFillingDuringACheckpointAcrossHostsKeepsTheLastOne() throws {
+        let uso = MPIRun.executable("uso")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try tinyBase(dir)
+        let disk = "\(dir.path)/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = try MPIRun.runWithoutMPI("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk])
+        try #require(mount.exitCode == 0, "\(mount.transcript)")
+        defer { _ = try? MPIRun.runWithoutMPI("/bin/umount", ["-l", disk]) }
+        let run = "\(disk)/run"
+        let hostArgs = try FakeHosts.up(2, slots: 1)
+        defer { FakeHosts.down() }
+        let job = try MPIRun.run(np: 2, uso, baseRun(dir, run, steps: 40, ["--set", "run.save_every=2", "--set", "run.keep_last=2",
+                                                                          "--set", "optim.shard_state=true", "--set", "diag.recorder_spans=1024"]),
+                                 timeout: 120, mpirunArguments: hostArgs)
+        #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
+        #expect(job.stderr.contains("No space left on device") && job.stderr.contains("\(run)/checkpoints/step_"), "\(job.transcript)")
+        #expect(job.stderr.contains("(host usoh1)") || job.stderr.contains("(host usoh2)"), "the host is not named: \(job.stderr)")
+        let root = "\(run)/checkpoints"
+        let latest = try String(contentsOfFile: "\(root)/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let names = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix("step_") }.sorted()
+        let failed = try #require(names.last, "no checkpoint folder: \(names)")
+        #expect(failed != latest && !FileManager.default.fileExists(atPath: "\(root)/\(failed)/DONE"), "\(names), latest \(latest)")
+        let inspect = try MPIRun.runWithoutMPI(uso, ["ckpt", "inspect", "\(root)/\(latest)"])
+        #expect(inspect.exitCode == 0 && inspect.stdout.contains("checksums: all"), "\(inspect.transcript)")
+        let failedLine = job.stderr.split(separator: "\n").first { $0.contains("No space left") }.map(String.init) ?? ""
+        #expect(failedLine.contains("\(root)/\(failed)"), "the first report is not the checkpoint's: \(failedLine)")
+        print("figure: full disk across hosts: \(latest) stays latest; \(failed) never complete; \(failedLine)")
+    }
+
     func tinyBase(_ dir: TemporaryDirectory) throws {
         let made = try MPIRun.runWithoutMPI(MPIRun.executable("uso"), ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32",
                                                                       "--triplets", "8", "--pairs", "32", "--style-images", "8"])
