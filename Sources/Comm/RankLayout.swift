@@ -54,13 +54,15 @@ public struct RankLayout: Sendable, Equatable {
     /// World ranks that serve rewards, ascending.
     public let rewardRanks: [Int]
 
-    /// Computes the layout. `hosts[r]` is world rank r's host name (used by `spread`).
+    /// Computes the layout. `hosts[r]` is world rank r's host name (used by `spread` and
+    /// `ownHosts`); `key` and `placementKey` are how errors name the two settings (the config
+    /// keys, or the command-line flags that gave them).
     /// - Throws: `RankLayoutError` naming `key` for a negative count, a count larger than
     ///   the world, or one that leaves no trainer; under `ownHosts`, for a count that is not
     ///   every rank of the last host(s) (naming the host a reward rank would share with a
     ///   trainer).
     public init(worldSize: Int, rewardRanks count: Int, placement: RankPlacement, hosts: [String],
-                key: String = "cluster.reward_ranks") throws(RankLayoutError) {
+                key: String = "cluster.reward_ranks", placementKey: String = "cluster.placement") throws(RankLayoutError) {
         precondition(worldSize >= 1, "a world has at least one rank")
         precondition(hosts.count == worldSize, "one host name per rank: \(hosts.count) for \(worldSize) ranks")
         if count < 0 {
@@ -79,7 +81,7 @@ public struct RankLayout: Sendable, Equatable {
         case .spread:
             reward = RankLayout.spread(count, hosts: hosts)
         case .ownHosts:
-            reward = try RankLayout.ownHosts(count, hosts: hosts, key: key)
+            reward = try RankLayout.ownHosts(count, hosts: hosts, key: key, placementKey: placementKey)
         }
         let rewardSet = Set(reward)
         self.worldSize = worldSize
@@ -113,7 +115,7 @@ public struct RankLayout: Sendable, Equatable {
     /// Every rank of the last hosts, taken whole until `count` ranks are chosen; a count that
     /// ends inside a host (a reward rank beside a trainer) is an error that names the hosts
     /// and their ranks.
-    private static func ownHosts(_ count: Int, hosts: [String], key: String) throws(RankLayoutError) -> [Int] {
+    private static func ownHosts(_ count: Int, hosts: [String], key: String, placementKey: String) throws(RankLayoutError) -> [Int] {
         if count == 0 { return [] }
         let (order, ranksOf) = ranksByHost(hosts)
         let listing = order.map { "\($0) (rank\(ranksOf[$0]!.count == 1 ? "" : "s") \(Self.ranges(ranksOf[$0]!)))" }.joined(separator: ", ")
@@ -129,7 +131,7 @@ public struct RankLayout: Sendable, Equatable {
                 let fix = counts.isEmpty ? "own_hosts needs at least two hosts"
                     : "set \(key) = " + counts.map(String.init).joined(separator: " or ") + " (whole hosts from the last)"
                 throw RankLayoutError(key: key, value: count, worldSize: hosts.count, reason: "splits a host", detail:
-                    "cluster.placement = \"own_hosts\" keeps reward ranks on hosts without trainers, but \(key) = \(count) "
+                    "\(placementKey) = \"own_hosts\" keeps reward ranks on hosts without trainers, but \(key) = \(count) "
                     + "would put reward rank\(rewardHere.count == 1 ? "" : "s") \(Self.ranges(rewardHere)) on host \(host) beside trainer rank\(trainersHere.count == 1 ? "" : "s") "
                     + "\(Self.ranges(trainersHere)) (hosts in rank order: \(listing)); \(fix)"
                     + (order.count > 1 ? ", or give the hostfile's last host\(taken == 0 ? "" : "s") \(count) slot\(count == 1 ? "" : "s") in all" : ""))
@@ -191,11 +193,11 @@ public final class RoleCommunicators {
     /// Collective over `world`. Throws the same `RankLayoutError` on every rank for an
     /// impossible layout, before any split.
     public init(world: Communicator, rewardRanks: Int, placement: RankPlacement,
-                key: String = "cluster.reward_ranks") throws {
+                key: String = "cluster.reward_ranks", placementKey: String = "cluster.placement") throws {
         let hostBytes = try world.allgather(Array(world.hostName.utf8))
         let hosts = hostBytes.map { String(decoding: $0, as: UTF8.self) }
         let layout = try RankLayout(worldSize: world.size, rewardRanks: rewardRanks, placement: placement,
-                                    hosts: hosts, key: key)
+                                    hosts: hosts, key: key, placementKey: placementKey)
         self.layout = layout
         self.world = world
         self.role = layout.role(of: world.rank)

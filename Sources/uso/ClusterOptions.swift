@@ -38,7 +38,7 @@ struct ClusterOptions: ParsableArguments {
     func roles(world: Communicator) throws -> RoleCommunicators {
         let cluster = try clusterConfig()
         let key = rewardRanks != nil ? "--reward-ranks" : "cluster.reward_ranks"
-        return try RoleCommunicators(world: world, rewardRanks: cluster.rewardRanks,
-                                     placement: cluster.placement.rankPlacement, key: key)
+        return try RoleCommunicators(world: world, rewardRanks: cluster.rewardRanks, placement: cluster.placement.rankPlacement,
+                                     key: key, placementKey: placement != nil ? "--placement" : "cluster.placement")
     }
 }

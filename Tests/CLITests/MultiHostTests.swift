@@ -35,7 +35,8 @@ struct MultiHostTests {
         let split = try MPIRun.run(np: 4, uso, ["doctor", "--reward-ranks", "1", "--placement", "own_hosts"],
                                    timeout: 60, mpirunArguments: hostArgs)
         #expect(split.exitCode != 0 && split.exitCode != MPIRun.timeoutExitCode, "\(split.transcript)")
-        let message = "--reward-ranks = 1 would put reward rank 3 on host usoh2 beside trainer rank 2 (hosts in rank order: "
+        let message = "--placement = \"own_hosts\" keeps reward ranks on hosts without trainers, but "
+            + "--reward-ranks = 1 would put reward rank 3 on host usoh2 beside trainer rank 2 (hosts in rank order: "
             + "usoh1 (ranks 0-1), usoh2 (ranks 2-3)); set --reward-ranks = 2 (whole hosts from the last)"
         #expect(split.stderr.components(separatedBy: message).count == 2, "\(split.transcript)")
         #expect(!split.stdout.contains("MPI_THREAD_FUNNELED"), "a rank reported before the layout was refused: \(split.stdout)")
