@@ -77,6 +77,15 @@ public struct RunConfig: Sendable, Equatable {
         return c
     }
 
+    /// `--set key=value` arguments as (key, value) pairs, trimmed; one without "=" is an
+    /// error blaming --set.
+    public static func overridePairs(_ arguments: [String]) throws(ConfigError) -> [(String, String)] {
+        try arguments.map { (o) throws(ConfigError) -> (String, String) in
+            guard let i = o.firstIndex(of: "=") else { throw ConfigError(source: "--set", key: o, message: "write key=value, for example --set run.steps=100") }
+            return (String(o[..<i]).trimmingCharacters(in: .whitespaces), String(o[o.index(after: i)...]).trimmingCharacters(in: .whitespaces))
+        }
+    }
+
     /// Reads and parses a TOML file, with `overrides` applied.
     public static func load(path: String, overrides: [(String, String)] = []) throws(ConfigError) -> RunConfig {
         let text: String

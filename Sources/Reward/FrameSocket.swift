@@ -24,6 +24,8 @@ public final class FrameSocket {
     /// "host:port" of the other end, for messages.
     public let peerName: String
     private var inbox: [UInt8] = []
+    /// Scratch for recv, allocated once (the client polls its sockets while it waits).
+    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
     private var closed = false
 
     init(fd: Int32, peerName: String, sendTimeout: Double) {
@@ -77,10 +79,9 @@ public final class FrameSocket {
     /// Reads what has arrived without blocking. Throws when the peer closed or the
     /// connection failed (reset, keepalive or user timeout).
     public func receiveAvailable() throws(RewardError) {
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0 { inbox.append(contentsOf: buffer[0..<n]); continue }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 { inbox.append(contentsOf: chunk[0..<n]); continue }
             if n == 0 { throw RewardError("the connection was closed") }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK { return }

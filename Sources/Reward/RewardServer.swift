@@ -52,18 +52,10 @@ public final class RewardServer {
             case RewardProtocol.requestTag:
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let request = try RewardRequest.decode(message.values)
-                guard request.image.count == reward.imageCount else {
-                    throw RewardError("rank \(message.source) sent a \(request.size)x\(request.size) image; the CSD model takes \(reward.csd.config.imageSize)")
-                }
-                let r = request.image.withUnsafeBufferPointer { img in
-                    request.styleImage.withUnsafeBufferPointer { ref in
-                        reward.reward(image: img.baseAddress!, styleImage: ref.baseAddress!, styleID: request.styleID, gradient: gradient)
-                    }
-                }
+                var reply = try reward.answer(request, from: "rank \(message.source)", gradient: gradient)
                 if let injectedDelay { usleep(UInt32(Double.random(in: injectedDelay, using: &delayRNG) * 1e6)) }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-                let reply = RewardReply(requestID: request.requestID, reward: r, serviceSeconds: seconds,
-                                        gradient: Array(UnsafeBufferPointer(start: gradient, count: reward.imageCount)))
+                reply.serviceSeconds = seconds
                 replies.append(try world.isend(reply.encoded(), to: message.source, tag: RewardProtocol.replyTag))
                 stats.requests += 1
                 stats.busySeconds += seconds

@@ -109,22 +109,11 @@ public final class RewardService {
                 stats.trainersSeen += 1
                 log("trainer \(trainer) of \(count) connected from \(c.socket.peerName)")
             case .request:
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let request = try RewardRequest.decode(frame.payload)
-                guard request.image.count == reward.imageCount else {
-                    throw RewardError("a \(request.size)x\(request.size) image; the CSD model takes \(reward.csd.config.imageSize)")
-                }
-                let r = request.image.withUnsafeBufferPointer { img in
-                    request.styleImage.withUnsafeBufferPointer { ref in
-                        reward.reward(image: img.baseAddress!, styleImage: ref.baseAddress!, styleID: request.styleID, gradient: gradient)
-                    }
-                }
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-                let reply = RewardReply(requestID: request.requestID, reward: r, serviceSeconds: seconds,
-                                        gradient: Array(UnsafeBufferPointer(start: gradient, count: reward.imageCount)))
+                let reply = try reward.answer(try RewardRequest.decode(frame.payload), from: "trainer \(c.trainer.map(String.init) ?? "?")",
+                                              gradient: gradient)
                 try c.socket.send(.reply, reply.encoded())
                 stats.requests += 1
-                stats.busySeconds += seconds
+                stats.busySeconds += reply.serviceSeconds
             case .stop:
                 c.stopped = true
                 if let t = c.trainer { done.insert(t); stats.trainersStopped += 1; log("trainer \(t) stopped") }

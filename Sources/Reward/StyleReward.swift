@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 import USOModel
 
@@ -68,5 +69,24 @@ public enum RewardLoss: Sendable, Equatable {
         case .oneMinus: return -1
         case .hinge(let tau): return r < tau ? -1 : 0
         }
+    }
+}
+
+extension StyleReward {
+    /// The reply to `request`: r and dr/dimage (through `gradient`, imageCount floats of
+    /// scratch), with the seconds it took. `from` names the sender in the error for an image
+    /// of the wrong size.
+    public func answer(_ request: RewardRequest, from sender: String, gradient: UnsafeMutablePointer<Float>) throws(RewardError) -> RewardReply {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        guard request.image.count == imageCount else {
+            throw RewardError("\(sender) sent a \(request.size)x\(request.size) image; the CSD model takes \(csd.config.imageSize)")
+        }
+        let r = request.image.withUnsafeBufferPointer { img in
+            request.styleImage.withUnsafeBufferPointer { ref in
+                reward(image: img.baseAddress!, styleImage: ref.baseAddress!, styleID: request.styleID, gradient: gradient)
+            }
+        }
+        return RewardReply(requestID: request.requestID, reward: r, serviceSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
+                           gradient: Array(UnsafeBufferPointer(start: gradient, count: imageCount)))
     }
 }

@@ -35,10 +35,7 @@ public struct TrainJob {
         if let resume, let text = try? String(contentsOfFile: (resume as NSString).appendingPathComponent(Self.overridesFile), encoding: .utf8) {
             all = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty } + overrides
         }
-        let pairs = try all.map { o -> (String, String) in
-            guard let i = o.firstIndex(of: "=") else { throw ConfigError(source: "--set", key: o, message: "write key=value, for example --set run.steps=100") }
-            return (String(o[..<i]).trimmingCharacters(in: .whitespaces), String(o[o.index(after: i)...]).trimmingCharacters(in: .whitespaces))
-        }
+        let pairs = try RunConfig.overridePairs(all)
         var config = try RunConfig.load(path: path, overrides: pairs)
         if let resume { config.run.out = resume }
         if let steps { config.run.steps = steps }

@@ -48,11 +48,7 @@ struct RewardServeCommand: ParsableCommand {
     var addressFile: String?
 
     func run() throws {
-        let pairs = try overrides.map { o -> (String, String) in
-            guard let i = o.firstIndex(of: "=") else { throw ValidationError("--set \(o): write key=value") }
-            return (String(o[..<i]).trimmingCharacters(in: .whitespaces), String(o[o.index(after: i)...]).trimmingCharacters(in: .whitespaces))
-        }
-        let runConfig = try RunConfig.load(path: config, overrides: pairs)
+        let runConfig = try RunConfig.load(path: config, overrides: try RunConfig.overridePairs(overrides))
         let reward: StyleReward
         let service: RewardService
         do {

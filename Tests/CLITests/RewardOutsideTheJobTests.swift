@@ -59,21 +59,30 @@ struct RewardOutsideTheJobTests {
         #expect(a.allSatisfy { ($0["reward_samples"] as? Int ?? 0) > 0 && ($0["reward_misses"] as? Int) == 0 }, "\(a)")
     }
 
-    @Test func aKilledServiceIsReportedOnceAndTrainingGoesOn() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        try TinyStages.rewardReady(dir)
+    /// Trains `steps` steps at 2 trainers through a fresh service and kills it (SIGKILL) once
+    /// trainer 0 reaches `killStep`; returns the job, the service's address and the seconds
+    /// from the kill to the job's end (-1 if the kill never came).
+    func trainKillingTheService(_ dir: TemporaryDirectory, run: String, steps: Int, killStep: Int,
+                                _ extra: [String]) throws -> (job: MPIRun.Outcome, address: String, afterKill: Double) {
         let (service, address) = try startService(dir, "service")
-        let run = "\(dir.path)/run"
         let killedAt = Locked<Date?>(nil)
-        let job = try MPIRun.run(np: 2, uso, trainArguments(dir, run: run, steps: 24, ["--set", "reward.mode=service", "--set", "reward.service=\(address)",
-                                                                                        "--set", "run.save_every=4"]),
+        let job = try MPIRun.run(np: 2, uso, trainArguments(dir, run: run, steps: steps,
+                                                            ["--set", "reward.mode=service", "--set", "reward.service=\(address)"] + extra),
                                  timeout: 240) {
-            _ = TinyStages.board(of: run, rank: 0, atStep: 4)
+            _ = TinyStages.board(of: run, rank: 0, atStep: killStep)
             service.signal(SIGKILL)
             killedAt.set(Date())
         }
         let ended = Date()
+        return (job, address, killedAt.get().map { ended.timeIntervalSince($0) } ?? -1)
+    }
+
+    @Test func aKilledServiceIsReportedOnceAndTrainingGoesOn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TinyStages.rewardReady(dir)
+        let run = "\(dir.path)/run"
+        let (job, address, after) = try trainKillingTheService(dir, run: run, steps: 24, killStep: 4, ["--set", "run.save_every=4"])
         try #require(job.exitCode == 0, "\(job.transcript)")
         let lost = job.stderr.split(separator: "\n").filter { $0.contains("reward service \(address) is lost at step") }
         #expect(lost.count == 2, "expected one report per trainer:\n\(job.stderr)")
@@ -90,7 +99,6 @@ struct RewardOutsideTheJobTests {
         #expect(misses > 0 && answered > 0, "\(misses) misses, \(answered) rewarded")
         #expect(job.stdout.contains("uso train: the style reward: \(answered + misses) rewarded samples, \(answered) answered; \(misses) lost (trained without it): "
                                     + "0 past reward.deadline_ms, \(misses) to a lost reward service"), "\(job.stdout)")
-        let after = killedAt.get().map { ended.timeIntervalSince($0) } ?? -1
         print("figure: reward service killed: the job trained on and ended \(String(format: "%.1f", after)) s after the kill, \(misses) of \(answered + misses) rewarded samples lost")
         #expect(after >= 0 && after < 60, "the job took \(after) s after the kill")
     }
@@ -99,20 +107,11 @@ struct RewardOutsideTheJobTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try TinyStages.rewardReady(dir)
-        let (service, address) = try startService(dir, "service")
         let run = "\(dir.path)/run"
-        let killedAt = Locked<Date?>(nil)
-        let job = try MPIRun.run(np: 2, uso, trainArguments(dir, run: run, steps: 200, ["--set", "reward.mode=service", "--set", "reward.service=\(address)",
-                                                                                         "--set", "reward.required=true", "--set", "run.save_every=2"]),
-                                 timeout: 240) {
-            _ = TinyStages.board(of: run, rank: 0, atStep: 5)
-            service.signal(SIGKILL)
-            killedAt.set(Date())
-        }
-        let ended = Date()
+        let (job, _, after) = try trainKillingTheService(dir, run: run, steps: 200, killStep: 5,
+                                                         ["--set", "reward.required=true", "--set", "run.save_every=2"])
         #expect(job.exitCode != 0 && job.exitCode != MPIRun.timeoutExitCode, "\(job.transcript)")
         #expect(job.stderr.contains("is lost at step") && job.stderr.contains("reward.required = true: ending the job"), "\(job.transcript)")
-        let after = killedAt.get().map { ended.timeIntervalSince($0) } ?? -1
         print("figure: reward service killed with reward.required = true: the job ended \(String(format: "%.1f", after)) s after the kill")
         #expect(after >= 0 && after < 20, "the job took \(after) s to end after the kill")
         // What was complete before stays complete and loadable (a save the abort cut short is
