@@ -37,26 +37,64 @@ public final class DoubleStreamBlock {
         let mean1, rstd1, mean2, rstd2: Tensor            // (cap)
         let rrmsQ, rrmsK: Tensor                          // (heads, cap)
         let qkvCache, projCache: Tensor?
-        // Backward scratch.
+        // Backward scratch (a `StreamScratch`'s buffers, possibly shared with other blocks).
         let dA, dM, dN, dAttended, dQKV: Tensor           // (cap, D) x4, (cap, 3D)
         let dG: Tensor                                    // (cap, 4D)
         var segments: Segments
         let capacity: Int
 
-        init(_ s: Stream, capacity cap: Int, samples: Int, config c: DiTConfig) {
+        init(_ s: Stream, capacity cap: Int, samples: Int, config c: DiTConfig, scratch: StreamScratch) {
             let d = c.hiddenSize
+            precondition(scratch.capacity >= cap && scratch.samples >= samples, "double-block scratch smaller than the activations")
             func t(_ shape: [Int]) -> Tensor { Tensor(zeros: shape) }
             capacity = cap
             xIn = t([cap, d]); n1 = t([cap, d]); m1 = t([cap, d]); qkv = t([cap, 3 * d]); p = t([cap, d])
             xMid = t([cap, d]); n2 = t([cap, d]); m2 = t([cap, d]); o = t([cap, d]); attended = t([cap, d])
             h = t([cap, c.mlpHidden]); g = t([cap, c.mlpHidden])
-            mod = t([samples, 6 * d]); dmod = t([samples, 6 * d])
+            mod = t([samples, 6 * d])
             mean1 = t([cap]); rstd1 = t([cap]); mean2 = t([cap]); rstd2 = t([cap])
             rrmsQ = t([c.heads, cap]); rrmsK = t([c.heads, cap])
             qkvCache = s.qkv.makeCache(rows: cap); projCache = s.proj.makeCache(rows: cap)
-            dA = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dAttended = t([cap, d]); dQKV = t([cap, 3 * d])
-            dG = t([cap, c.mlpHidden])
+            dmod = scratch.dmod; dA = scratch.dA; dM = scratch.dM; dN = scratch.dN; dAttended = scratch.dAttended
+            dQKV = scratch.dQKV; dG = scratch.dG
             segments = Segments(capacity: samples)
+        }
+    }
+
+    /// One stream's backward buffers (see `BackwardScratch`).
+    public final class StreamScratch {
+        let capacity: Int, samples: Int
+        let dA, dM, dN, dAttended: Tensor   // (capacity, D)
+        let dQKV: Tensor                    // (capacity, 3D)
+        let dG: Tensor                      // (capacity, 4D)
+        let dmod: Tensor                    // (samples, 6D)
+
+        init(config c: DiTConfig, capacity cap: Int, samples: Int) {
+            let d = c.hiddenSize
+            func t(_ shape: [Int]) -> Tensor { Tensor(zeros: shape) }
+            capacity = cap; self.samples = samples
+            dA = t([cap, d]); dM = t([cap, d]); dN = t([cap, d]); dAttended = t([cap, d]); dQKV = t([cap, 3 * d])
+            dG = t([cap, c.mlpHidden]); dmod = t([samples, 6 * d])
+        }
+    }
+
+    /// The buffers a double block's backward writes and reads within one call: each stream's
+    /// gradients of its intermediate values, the joint dQ, dK, dV, dO, and dP of the attention.
+    /// Backward runs one block at a time, so one set serves every double block of a model's
+    /// activations and stays in cache from block to block (as `SingleStreamBlock.BackwardScratch`).
+    public final class BackwardScratch {
+        let img: StreamScratch, txt: StreamScratch
+        let dq, dk, dv, dO: Tensor   // (joint capacity, D)
+        let attention: Tensor        // (sample capacity, sample capacity): dP
+
+        /// For `samples` samples of up to `imageCapacity` image and `textCapacity` text tokens
+        /// each; `attention`: a dP buffer to share further (with the single blocks), or nil.
+        public init(config c: DiTConfig, imageCapacity: Int, textCapacity: Int, samples: Int, attention: Tensor? = nil) {
+            let d = c.hiddenSize, joint = (imageCapacity + textCapacity) * samples, sample = imageCapacity + textCapacity
+            img = StreamScratch(config: c, capacity: imageCapacity * samples, samples: samples)
+            txt = StreamScratch(config: c, capacity: textCapacity * samples, samples: samples)
+            dq = Tensor(zeros: [joint, d]); dk = Tensor(zeros: [joint, d]); dv = Tensor(zeros: [joint, d]); dO = Tensor(zeros: [joint, d])
+            self.attention = attention ?? Tensor(zeros: [sample, sample])
         }
     }
 
@@ -68,13 +106,16 @@ public final class DoubleStreamBlock {
         let attention: [AttentionCore.Activations]   // one per sample
         var joint: Segments
 
-        init(_ b: DoubleStreamBlock, imageCapacity: Int, textCapacity: Int, samples: Int) {
-            img = StreamActivations(b.img, capacity: imageCapacity * samples, samples: samples, config: b.config)
-            txt = StreamActivations(b.txt, capacity: textCapacity * samples, samples: samples, config: b.config)
+        init(_ b: DoubleStreamBlock, imageCapacity: Int, textCapacity: Int, samples: Int, scratch: BackwardScratch) {
+            img = StreamActivations(b.img, capacity: imageCapacity * samples, samples: samples, config: b.config, scratch: scratch.img)
+            txt = StreamActivations(b.txt, capacity: textCapacity * samples, samples: samples, config: b.config, scratch: scratch.txt)
             let joint = (imageCapacity + textCapacity) * samples, d = b.config.hiddenSize
+            precondition(scratch.dq.count >= joint * d, "double-block scratch smaller than the activations")
             q = Tensor(zeros: [joint, d]); k = Tensor(zeros: [joint, d]); v = Tensor(zeros: [joint, d]); o = Tensor(zeros: [joint, d])
-            dq = Tensor(zeros: [joint, d]); dk = Tensor(zeros: [joint, d]); dv = Tensor(zeros: [joint, d]); dO = Tensor(zeros: [joint, d])
-            attention = (0..<samples).map { _ in b.attention.makeActivations(capacity: imageCapacity + textCapacity) }
+            dq = scratch.dq; dk = scratch.dk; dv = scratch.dv; dO = scratch.dO
+            attention = (0..<samples).map { _ in
+                b.attention.makeActivations(capacity: imageCapacity + textCapacity, scratch: scratch.attention)
+            }
             self.joint = Segments(capacity: samples)
         }
     }
@@ -91,9 +132,13 @@ public final class DoubleStreamBlock {
         attention = AttentionCore(heads: config.heads, headDim: config.headDim)
     }
 
-    /// Activations for `samples` samples of up to `imageCapacity` image and `textCapacity` text tokens each.
-    public func makeActivations(imageCapacity: Int, textCapacity: Int, samples: Int = 1) -> Activations {
-        Activations(self, imageCapacity: imageCapacity, textCapacity: textCapacity, samples: samples)
+    /// Activations for `samples` samples of up to `imageCapacity` image and `textCapacity` text
+    /// tokens each; `scratch` shared with the model's other double blocks (nil: this block's own).
+    public func makeActivations(imageCapacity: Int, textCapacity: Int, samples: Int = 1,
+                                scratch: BackwardScratch? = nil) -> Activations {
+        Activations(self, imageCapacity: imageCapacity, textCapacity: textCapacity, samples: samples,
+                    scratch: scratch ?? BackwardScratch(config: config, imageCapacity: imageCapacity, textCapacity: textCapacity,
+                                                        samples: samples))
     }
 
     /// Updates img and txt in place: each stream packs its samples' rows (`imageSegments`,

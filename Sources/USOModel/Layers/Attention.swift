@@ -20,14 +20,19 @@ public struct AttentionCore {
         let probabilities: Tensor  // (heads, capacity, capacity)
         let scratch: Tensor        // (capacity, capacity): dP in backward
         let capacity: Int
-        init(heads: Int, capacity: Int) {
+        init(heads: Int, capacity: Int, scratch: Tensor?) {
+            precondition(scratch.map { $0.count >= capacity * capacity } ?? true, "attention scratch smaller than \(capacity)^2")
             self.capacity = capacity
             probabilities = Tensor(zeros: [heads, capacity, capacity])
-            scratch = Tensor(zeros: [capacity, capacity])
+            self.scratch = scratch ?? Tensor(zeros: [capacity, capacity])
         }
     }
 
-    public func makeActivations(capacity: Int) -> Activations { Activations(heads: heads, capacity: capacity) }
+    /// `scratch` (at least capacity^2 values) is dP's buffer in backward: pass one shared by
+    /// every attention of a model (backward runs one at a time), or nil for its own.
+    public func makeActivations(capacity: Int, scratch: Tensor? = nil) -> Activations {
+        Activations(heads: heads, capacity: capacity, scratch: scratch)
+    }
 
     /// o (L, width) = attention(q, k, v) over L tokens.
     public func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens L: Int,
@@ -36,9 +41,10 @@ public struct AttentionCore {
         let w = width
         for h in 0..<heads {
             let p = act.probabilities.data + h * L * L
-            Gemm.multiply(transA: false, transB: true, m: L, n: L, k: headDim, a: q + h * headDim, lda: w,
+            // S = scale Q_h K_h^T (the scale as the product's alpha: the same rounding as scaling after).
+            Gemm.multiply(transA: false, transB: true, m: L, n: L, k: headDim, alpha: scale, a: q + h * headDim, lda: w,
                           b: k + h * headDim, ldb: w, beta: 0, c: p, ldc: L)
-            SoftmaxKernels.forwardInPlace(rows: L, cols: L, scale: scale, p)
+            SoftmaxKernels.forwardInPlace(rows: L, cols: L, scale: 1, p)
             Gemm.multiply(transA: false, transB: false, m: L, n: headDim, k: L, a: p, lda: L,
                           b: v + h * headDim, ldb: w, beta: 0, c: o + h * headDim, ldc: w)
         }
@@ -53,13 +59,16 @@ public struct AttentionCore {
         for h in 0..<heads {
             let p = act.probabilities.data + h * L * L
             let off = h * headDim
-            // dV_h = P^T dO_h ; dP = dO_h V_h^T
-            Gemm.multiply(transA: true, transB: false, m: L, n: headDim, k: L, a: p, lda: L,
-                          b: dO + off, ldb: w, beta: 0, c: dv + off, ldc: w)
+            // dP = dO_h V_h^T
             Gemm.multiply(transA: false, transB: true, m: L, n: L, k: headDim, a: dO + off, lda: w,
                           b: v + off, ldb: w, beta: 0, c: dp, ldc: L)
-            // dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(d) of the scores.
+            // dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(d) of the scores. This is the
+            // first read of P since the forward: a row-order stream, after which P is in cache
+            // for dV (P^T dO on a P still in memory had run at 45 GFLOP/s against 76 replayed).
             SoftmaxKernels.backwardInPlace(rows: L, cols: L, p: p, dp)
+            // dV_h = P^T dO_h
+            Gemm.multiply(transA: true, transB: false, m: L, n: headDim, k: L, a: p, lda: L,
+                          b: dO + off, ldb: w, beta: 0, c: dv + off, ldc: w)
             // dQ_h = scale dS K_h ; dK_h = scale dS^T Q_h
             Gemm.multiply(transA: false, transB: false, m: L, n: headDim, k: L, alpha: scale, a: dp, lda: L,
                           b: k + off, ldb: w, beta: 0, c: dq + off, ldc: w)

@@ -36,9 +36,11 @@ public final class Linear {
 
     /// y (rows, out) = x (rows, in) W^T + b [+ LoRA(x)]. `cache` from `makeCache` when an adapter is attached.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, _ y: UnsafeMutablePointer<Float>, cache: Tensor?) {
+        // With a bias, y starts as b in every row and the product adds to it (beta 1): OpenBLAS
+        // would otherwise zero y first (beta 0) and the bias be added in a third pass over y.
+        if let bias { ElementwiseKernels.copyRows(rows: rows, cols: outFeatures, from: bias.data, stride: 0, to: y, stride: outFeatures) }
         Gemm.multiply(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                      a: x, lda: inFeatures, b: weight.data, ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
-        if let bias { ElementwiseKernels.addBias(rows: rows, cols: outFeatures, bias: bias.data, to: y) }
+                      a: x, lda: inFeatures, b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: y, ldc: outFeatures)
         if let lora { lora.forwardAccumulate(x, rows: rows, into: y, ldy: outFeatures, hidden: cache!.data) }
     }
 

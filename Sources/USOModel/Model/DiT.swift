@@ -80,7 +80,7 @@ public final class DiT {
         public internal(set) var imageSegments: Segments, textSegments: Segments, jointSegments: Segments, noisySegments: Segments
         var styleRows: [Int], textRows: [Int], noisyRowOffsets: [Int]
 
-        init(_ m: DiT, imageCapacity ic: Int, textCapacity tc: Int, samples n: Int) {
+        init(_ m: DiT, imageCapacity ic: Int, textCapacity tc: Int, samples n: Int, sharedScratch: Bool) {
             let c = m.config, d = c.hiddenSize
             imageCapacity = ic; textCapacity = tc; samples = n
             imageIn = Tensor(zeros: [n * ic, c.inChannels]); textIn = Tensor(zeros: [n * tc, c.contextDim])
@@ -90,8 +90,16 @@ public final class DiT {
             temb = Tensor(zeros: [n, c.timeEmbedDim]); gemb = Tensor(zeros: [n, c.timeEmbedDim]); pooled = Tensor(zeros: [n, c.vecDim])
             timeAct = m.timeIn.makeActivations(rows: n); vectorAct = m.vectorIn.makeActivations(rows: n)
             guidanceAct = m.guidanceIn?.makeActivations(rows: n)
-            doubles = m.doubleBlocks.map { $0.makeActivations(imageCapacity: ic, textCapacity: tc, samples: n) }
-            singles = m.singleBlocks.map { $0.makeActivations(capacity: ic + tc, samples: n) }
+            // One set of backward buffers for all double blocks, one for all single blocks, one
+            // dP for every attention: backward runs a block at a time, and shared buffers stay
+            // in cache between blocks.
+            let doubleScratch = DoubleStreamBlock.BackwardScratch(config: c, imageCapacity: ic, textCapacity: tc, samples: n)
+            let singleScratch = SingleStreamBlock.BackwardScratch(config: c, sampleCapacity: ic + tc, samples: n,
+                                                                  attention: doubleScratch.attention)
+            doubles = m.doubleBlocks.map {
+                $0.makeActivations(imageCapacity: ic, textCapacity: tc, samples: n, scratch: sharedScratch ? doubleScratch : nil)
+            }
+            singles = m.singleBlocks.map { $0.makeActivations(capacity: ic + tc, samples: n, scratch: sharedScratch ? singleScratch : nil) }
             final = m.finalLayer.makeActivations(capacity: ic, samples: n)
             rope = RotaryTable(axesDims: c.axesDims, theta: c.theta, capacity: n * (ic + tc))
             output = Tensor(zeros: [n * ic, c.inChannels])
@@ -106,8 +114,10 @@ public final class DiT {
 
     /// Activations for up to `samples` samples per forward, each of up to `imageTokens` image
     /// tokens (noisy + references) and `textTokens` text-stream tokens (style + text).
-    public func makeActivations(imageTokens: Int, textTokens: Int, samples: Int = 1) -> Activations {
-        Activations(self, imageCapacity: imageTokens, textCapacity: textTokens, samples: samples)
+    /// `sharedScratch` (default): one set of backward buffers for all blocks of a kind;
+    /// false gives every block its own (what the tests compare against).
+    public func makeActivations(imageTokens: Int, textTokens: Int, samples: Int = 1, sharedScratch: Bool = true) -> Activations {
+        Activations(self, imageCapacity: imageTokens, textCapacity: textTokens, samples: samples, sharedScratch: sharedScratch)
     }
 
     /// v_hat of one sample into `a.output`.

@@ -91,13 +91,14 @@ public final class USOModel {
         var held: [Sample] = []
         var one: [Sample] = []
 
-        init(_ m: USOModel, samples: Int) {
+        init(_ m: USOModel, samples: Int, sharedScratch: Bool) {
             let c = m.config
             self.samples = samples
             imageCapacity = c.maxImageTokens
             styleCapacity = max(1, c.maxStyleImages * c.styleTokensPerImage)
             idCapacity = c.maxImageTokens + c.maxTextTokens
-            dit = m.dit.makeActivations(imageTokens: c.maxImageTokens, textTokens: c.maxTextTokens, samples: samples)
+            dit = m.dit.makeActivations(imageTokens: c.maxImageTokens, textTokens: c.maxTextTokens, samples: samples,
+                                        sharedScratch: sharedScratch)
             projector = (0..<samples).map { _ in m.projector.makeActivations(images: c.maxStyleImages) }
             imageTokens = Tensor(zeros: [samples * imageCapacity, c.dit.inChannels])
             styleTokens = Tensor(zeros: [samples * styleCapacity, c.dit.hiddenSize])
@@ -116,8 +117,11 @@ public final class USOModel {
         }
     }
 
-    /// Activations for forwards of up to `samples` samples at once.
-    public func makeActivations(samples: Int = 1) -> Activations { Activations(self, samples: samples) }
+    /// Activations for forwards of up to `samples` samples at once (`sharedScratch`: see
+    /// `DiT.makeActivations`).
+    public func makeActivations(samples: Int = 1, sharedScratch: Bool = true) -> Activations {
+        Activations(self, samples: samples, sharedScratch: sharedScratch)
+    }
 
     /// UnoPE position ids, written to `ids` (rows, 3): style and text tokens (0, 0, 0); noisy
     /// token (i, j) at (0, i, j); reference k's token (i, j) at (0, i + offH, j + offW), where
