@@ -12,12 +12,9 @@ struct BatchedForwardTests {
 
     @Test(arguments: [1, 3, 5])
     func packedBatchEqualsOneSampleAtATime(samples: Int) throws {
-        let c = ModelPreset.tiny.config
-        let model = try USOModel(config: c)
-        let store = model.allocate(seed: 21)
-        var data = TestData(seed: 5)
-        for p in model.registry.parameters(in: .lora) { p.value.assign(data.array(p.count, scale: 0.3)) }
-        store.allocateGradients { [.base, .lora, .projector].contains($0.group) }
+        let tiny = try TinyTrainableModel(seed: 21, dataSeed: 5)
+        let c = tiny.config, model = tiny.model, store = tiny.store
+        var data = tiny.data
         let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
         let features = 3 * c.styleEncoder.tokens * c.styleEncoder.width
         struct Inputs { let noisy, reference, style, text, pooled, dv: Tensor; let t: Float; let styles, references, textRows: Int }

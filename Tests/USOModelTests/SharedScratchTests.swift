@@ -9,12 +9,9 @@ import USOTestSupport
 /// parameter gradient is the same bit for bit.
 struct SharedScratchTests {
     @Test func sharedBackwardBuffersChangeNoGradient() throws {
-        let c = ModelPreset.tiny.config
-        let model = try USOModel(config: c)
-        let store = model.allocate(seed: 31)
-        var data = TestData(seed: 8)
-        for p in model.registry.parameters(in: .lora) { p.value.assign(data.array(p.count, scale: 0.3)) }
-        store.allocateGradients { [.base, .lora, .projector].contains($0.group) }
+        let tiny = try TinyTrainableModel(seed: 31, dataSeed: 8)
+        let c = tiny.config, model = tiny.model, store = tiny.store
+        var data = tiny.data
         let side = c.autoencoder.latentSize / 2, tokens = c.noisyTokens, inC = c.dit.inChannels
         let features = 3 * c.styleEncoder.tokens * c.styleEncoder.width
         // (style images, references, text rows) per step, two samples packed each.
