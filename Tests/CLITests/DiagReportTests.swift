@@ -102,10 +102,15 @@ extension DiagReportTests {
         let compared = o["collectives_compared"] as! Int
         let late = (o["stragglers"] as! [[String: Any]]).filter { ($0["late_s"] as! Double) >= 0.03 }
         #expect(compared >= 8 * 3 && late.count >= 8, "\(late.count) late collectives of \(compared)")
-        for l in late {
+        // The end-of-run save's state copy runs on every trainer and can make one late too (a
+        // 78 ms copy on trainer 0 did once on a busy machine): such a lateness must be named
+        // as in the checkpoint copy; every other late collective is the straggler's.
+        for l in late where !(l["span"] as! String).hasPrefix("in checkpoint copy") {
             #expect(l["last_rank"] as? Int == 1 && (l["operation"] as! String).hasPrefix("MPI_Iallreduce(trainers)")
                     && (l["span"] as! String).hasPrefix("in micro-batch 0 ("), "\(l)")
         }
+        let straggler = late.filter { ($0["operation"] as! String).hasPrefix("MPI_Iallreduce(trainers)") && $0["last_rank"] as? Int == 1 }
+        #expect(straggler.count >= 8, "\(straggler.count) late gradient allreduces named on trainer 1: \(late)")
         let one = try #require((o["last_arrivals"] as! [[String: Any]]).first { $0["rank"] as? Int == 1 })
         #expect((one["times"] as! Int) >= 8, "\(one)")
         let steps = o["steps"] as! [[String: Any]]
