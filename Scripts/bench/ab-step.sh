@@ -25,16 +25,23 @@ done
 python3 - "$work" "$rounds" "$a" "$b" <<'PY'
 import json, statistics as st, sys
 work, rounds, names = sys.argv[1], int(sys.argv[2]), {"A": sys.argv[3], "B": sys.argv[4]}
+speed = {}
 for side in "AB":
     runs = [json.load(open(f"{work}/{side}-{r}.json")) for r in range(1, rounds + 1)]
     if "ratio" in runs[0]:
         ms = [(d["forwardSeconds"] + d["backwardSeconds"]) * 1e3 for d in runs]
+        speed[side] = [1 / x for x in ms]
         ratio = [d["ratio"] for d in runs]
         print(f"{side} {names[side]}: step ms {' '.join('%.2f' % x for x in ms)} (median {st.median(ms):.2f}); "
               f"step/sgemm {' '.join('%.3f' % x for x in ratio)} (median {st.median(ratio):.3f}); "
               f"peak RSS {runs[0]['peakResidentBytes'] / 2**20:.0f} MiB")
     else:
         sps = [d["samplesPerSecond"] for d in runs]
+        speed[side] = sps
         print(f"{side} {names[side]}: samples/s {' '.join('%.2f' % x for x in sps)} (median {st.median(sps):.2f}); "
               f"peak RSS {runs[0]['peakResidentBytes'] / 2**20:.0f} MiB")
+# Each round's B against the A run just before it: the machine's load drifts slower than a round.
+paired = [b / a for a, b in zip(speed["A"], speed["B"])]
+print(f"B/A speed per round {' '.join('%.3f' % x for x in paired)} (median {st.median(paired):.3f}, "
+      f"B faster in {sum(x > 1 for x in paired)} of {len(paired)})")
 PY
