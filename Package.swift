@@ -43,7 +43,9 @@ let package = Package(
         // The vector kernels: bodies written once (VectorKernels), compiled per tier for the
         // CPU each targets (one shared source file, VectorKernelTier/Tier.swift), always
         // optimised (a debug build's tests then run the same code, and fast); TensorCore
-        // picks the tier this CPU runs at start (KernelTier).
+        // picks the tier this CPU runs at start (KernelTier). An incremental build does not
+        // recompile the tiers when only a kernel's @inlinable body changes (seen with Swift
+        // 6.3.1: the tests then run the old body): touch Sources/VectorKernelTier/Tier.swift.
         .target(name: "VectorKernels", swiftSettings: optimised),
         .target(name: "VectorKernelsBaseline", dependencies: ["VectorKernels"], swiftSettings: optimised),
         .target(name: "VectorKernelsAVX2", dependencies: ["VectorKernels"], swiftSettings: optimised + targetCPU("haswell")),

@@ -30,11 +30,20 @@ public enum ActivationKernels {
         activeKernels.geluBackwardAccumulate(n, x, dy, dx)
     }
 
-    /// dx = dy * gelu'(x), overwriting dx.
-    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+    /// g = gelu(h), then gelu'(h) written over h: the forward of a layer that will be trained
+    /// through, whose backward is then `geluBackwardFromSlope` (one product, no second tanh).
+    public static func geluForwardSavingSlope(_ n: Int, h: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>) {
         let started = KernelTimer.start()
         defer { KernelTimer.stop(.activation, started) }
-        activeKernels.geluBackward(n, x, dy, dx)
+        activeKernels.geluForwardSavingSlope(n, h, g)
+    }
+
+    /// dx = dy * slope, from the slope `geluForwardSavingSlope` left (dx may be the slope).
+    public static func geluBackwardFromSlope(_ n: Int, slope: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                             dx: UnsafeMutablePointer<Float>) {
+        let started = KernelTimer.start()
+        defer { KernelTimer.stop(.activation, started) }
+        activeKernels.geluBackwardFromSlope(n, slope, dy, dx)
     }
 
     /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved

@@ -20,8 +20,11 @@ public enum Tier: VectorKernelSet {
     public static func geluBackwardAccumulate(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
         Kernel.geluBackwardAccumulate(n, x, dy, dx)
     }
-    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        Kernel.geluBackward(n, x, dy, dx)
+    public static func geluForwardSavingSlope(_ n: Int, _ h: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>) {
+        Kernel.geluForwardSavingSlope(n, h, g)
+    }
+    public static func geluBackwardFromSlope(_ n: Int, _ slope: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        Kernel.geluBackwardFromSlope(n, slope, dy, dx)
     }
     public static func geluBackwardInPlace(_ n: Int, _ h: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>) {
         Kernel.geluBackwardInPlace(n, h, dy)

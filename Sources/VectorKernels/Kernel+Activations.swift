@@ -51,12 +51,25 @@ extension Kernel {
         }
     }
 
-    /// dx = dy * gelu'(x) (overwriting dx).
+    /// g = gelu(h), and h = gelu'(h) written over the input: for a training forward, whose
+    /// backward then needs one product (`geluBackwardFromSlope`) instead of a second tanh.
+    /// g has the bits of `geluForward`, and the slope those of `geluDerivative`.
     @inlinable @inline(__always)
-    public static func geluBackward(_ n: Int, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+    public static func geluForwardSavingSlope(_ n: Int, _ h: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>) {
         FastMath.chunks(n) { i, c in
-            FastMath.store(FastMath.load(dy + i, c) * geluDerivative(FastMath.load(x + i, c)), dx + i, c)
+            let v = FastMath.load(h + i, c)
+            let t = FastMath.tanh(geluC * (v + geluK * v * v * v))
+            FastMath.store(0.5 * v * (1 + t), g + i, c)
+            let du = geluC * (1 + 3 * geluK * v * v)
+            FastMath.store(0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du, h + i, c)
         }
+    }
+
+    /// dx = dy * slope, the slope saved by `geluForwardSavingSlope` (dx may be the slope).
+    @inlinable @inline(__always)
+    public static func geluBackwardFromSlope(_ n: Int, _ slope: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                             _ dx: UnsafeMutablePointer<Float>) {
+        FastMath.chunks(n) { i, c in FastMath.store(FastMath.load(dy + i, c) * FastMath.load(slope + i, c), dx + i, c) }
     }
 
     /// h[i] = dy[i] * gelu'(h[i]): the gradient at the GELU's input written over its saved input.

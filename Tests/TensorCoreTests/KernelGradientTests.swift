@@ -42,6 +42,33 @@ struct KernelGradientTests {
                            backward: { ActivationKernels.geluBackwardAccumulate(37, $0, $1, $2) })
     }
 
+    /// The training forward's saved slope path: the same gelu bits as `geluForward`, the same
+    /// gradient bits as `geluBackwardAccumulate` from the input, and right by finite differences.
+    @Test func geluSavedSlopeIsTheDerivative() {
+        let n = 37
+        var data = TestData(seed: 3)
+        let x = data.array(n, scale: 3), dy = data.array(n)
+        var slope = x, g = [Float](repeating: 0, count: n), plain = g
+        ActivationKernels.geluForwardSavingSlope(n, h: &slope, g: &g)
+        ActivationKernels.geluForward(n, x, &plain)
+        #expect(g == plain, "gelu saving its slope differs from geluForward")
+        var fromSlope = [Float](repeating: 0, count: n), fromInput = fromSlope
+        ActivationKernels.geluBackwardFromSlope(n, slope: slope, dy: dy, dx: &fromSlope)
+        ActivationKernels.geluBackwardAccumulate(n, x, dy, &fromInput)
+        let differing = zip(fromSlope, fromInput).filter { $0 != $1 }.count
+        #expect(differing == 0, "dx from the saved slope differs from dx from the input at \(differing) of \(n)")
+        checkInputGradient(n, outputCount: n, seed: 8, forward: { x, y in
+            var h = Array(UnsafeBufferPointer(start: x, count: n))
+            ActivationKernels.geluForwardSavingSlope(n, h: &h, g: y)
+        }, backward: { x, dy, dx in
+            var h = Array(UnsafeBufferPointer(start: x, count: n)), g = [Float](repeating: 0, count: n)
+            ActivationKernels.geluForwardSavingSlope(n, h: &h, g: &g)
+            var d = [Float](repeating: 0, count: n)
+            ActivationKernels.geluBackwardFromSlope(n, slope: h, dy: dy, dx: &d)
+            for i in 0..<n { dx[i] += d[i] }
+        })
+    }
+
     @Test func geluMatchesTheTanhFormula() {
         let x: [Float] = [-3, -1, -0.5, 0, 0.5, 1, 3]
         var y = [Float](repeating: 0, count: x.count)

@@ -51,7 +51,8 @@ struct KernelTierTests {
         Self.sameOnEveryTier("silu'", count: n, inputs: 2, outputs: 1) { k, i, o in k.siluBackwardAccumulate(n, i[0], i[1], o[0]); return [] }
         Self.sameOnEveryTier("gelu", count: n, inputs: 1, outputs: 1) { k, i, o in k.geluForward(n, i[0], o[0]); return [] }
         Self.sameOnEveryTier("gelu'", count: n, inputs: 2, outputs: 1) { k, i, o in k.geluBackwardAccumulate(n, i[0], i[1], o[0]); return [] }
-        Self.sameOnEveryTier("gelu' overwrite", count: n, inputs: 2, outputs: 1) { k, i, o in k.geluBackward(n, i[0], i[1], o[0]); return [] }
+        Self.sameOnEveryTier("gelu saving slope", count: n, inputs: 0, outputs: 2) { k, _, o in k.geluForwardSavingSlope(n, o[0], o[1]); return [] }
+        Self.sameOnEveryTier("gelu' from slope", count: n, inputs: 2, outputs: 1) { k, i, o in k.geluBackwardFromSlope(n, i[0], i[1], o[0]); return [] }
         Self.sameOnEveryTier("gelu' in place", count: n, inputs: 1, outputs: 1) { k, i, o in k.geluBackwardInPlace(n, o[0], i[0]); return [] }
         Self.sameOnEveryTier("add", count: n, inputs: 1, outputs: 1) { k, i, o in k.add(n, i[0], o[0]); return [] }
         Self.sameOnEveryTier("fill", count: n, inputs: 0, outputs: 1) { k, _, o in k.fill(n, o[0], 0.25); return [] }

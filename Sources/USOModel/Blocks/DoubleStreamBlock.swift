@@ -31,7 +31,7 @@ public final class DoubleStreamBlock {
     /// One stream's saved values for `capacity` packed rows of up to `samples` samples.
     final class StreamActivations {
         let xIn, n1, m1, qkv, p, xMid, n2, m2, o: Tensor   // (cap, D) except qkv (cap, 3D)
-        let h, g: Tensor                                  // (cap, 4D)
+        let h, g: Tensor                                  // (cap, 4D): gelu'(MLP in) after forward, gelu(MLP in)
         let attended: Tensor                              // (cap, D): this stream's rows of the joint attention output
         let mod, dmod: Tensor                             // (samples, 6D)
         let mean1, rstd1, mean2, rstd2: Tensor            // (cap)
@@ -210,7 +210,8 @@ public final class DoubleStreamBlock {
         BlockKernels.adaLNForward(seg, dim: d, x: x, mod: mod, modStride: 6 * d, shift: 3, scale: 4,
                                   n: sa.n2.data, m: sa.m2.data, mean: sa.mean2.data, rstd: sa.rstd2.data)
         s.mlpIn.forward(sa.m2.data, rows: rows, sa.h.data, cache: nil)
-        ActivationKernels.geluForward(rows * config.mlpHidden, sa.h.data, sa.g.data)
+        // h keeps gelu'(h) from here: backward needs only that (one product, no second tanh).
+        ActivationKernels.geluForwardSavingSlope(rows * config.mlpHidden, h: sa.h.data, g: sa.g.data)
         s.mlpOut.forward(sa.g.data, rows: rows, sa.o.data, cache: nil)
         BlockKernels.gatedResidualForward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 5, f: sa.o.data, x: x)
     }
@@ -249,8 +250,8 @@ public final class DoubleStreamBlock {
         BlockKernels.gatedResidualBackward(seg, dim: d, mod: mod, modStride: 6 * d, gate: 5, f: sa.o.data, dx: dx, dmod: dmod,
                                            df: sa.dA.data)
         s.mlpOut.backward(sa.g.data, rows: rows, dy: sa.dA.data, dx: sa.dG.data, overwrite: true, cache: nil)
-        // dh overwrites h, which backward no longer needs after gelu'.
-        ActivationKernels.geluBackwardInPlace(rows * hidden, h: sa.h.data, dy: sa.dG.data)
+        // dh = dG * gelu'(h) overwrites the slope the forward left in h.
+        ActivationKernels.geluBackwardFromSlope(rows * hidden, slope: sa.h.data, dy: sa.dG.data, dx: sa.h.data)
         s.mlpIn.backward(sa.m2.data, rows: rows, dy: sa.h.data, dx: sa.dM.data, overwrite: true, cache: nil)
         BlockKernels.adaLNBackward(seg, dim: d, x: sa.xMid.data, n: sa.n2.data, mod: mod, modStride: 6 * d, shift: 3, scale: 4,
                                    dm: sa.dM.data, dmod: dmod, dn: sa.dN.data, mean: sa.mean2.data, rstd: sa.rstd2.data, dx: dx)

@@ -28,7 +28,7 @@ public final class SingleStreamBlock {
     /// Saved values of one forward over up to `capacity` packed rows of up to `samples` samples.
     public final class Activations {
         let xIn, n, m: Tensor               // (cap, D)
-        let y1: Tensor                      // (cap, 3D + 4D): linear1 output
+        let y1: Tensor                      // (cap, 3D + 4D): linear1 output; after forward, gelu' in [:, 3D:]
         let cat: Tensor                     // (cap, D + 4D): [attention; gelu(mlp)]
         let out: Tensor                     // (cap, D): linear2 output
         let q, k, v: Tensor                 // (cap, D)
@@ -119,7 +119,8 @@ public final class SingleStreamBlock {
         }
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dq.data, stride: d, to: a.cat.data, stride: w2)
         for r in 0..<L {
-            ActivationKernels.geluForward(hidden, a.y1.data + r * w1 + 3 * d, a.cat.data + r * w2 + d)
+            // y1[:, 3D:] keeps gelu' from here: backward needs only that (no second tanh).
+            ActivationKernels.geluForwardSavingSlope(hidden, h: a.y1.data + r * w1 + 3 * d, g: a.cat.data + r * w2 + d)
         }
         linear2.forward(a.cat.data, rows: L, a.out.data, cache: a.cache2)
         BlockKernels.gatedResidualForward(seg, dim: d, mod: a.mod.data, modStride: 3 * d, gate: 2, f: a.out.data, x: x)
@@ -138,12 +139,13 @@ public final class SingleStreamBlock {
                                            df: a.dOut.data)
         linear2.backward(a.cat.data, rows: L, dy: a.dOut.data, dx: a.dCat.data, overwrite: true, cache: a.cache2)
         progress?()
-        // MLP branch: d(mlp in) = dcat[:, D:] * gelu'(y1[:, 3D:]), written into dY1[:, 3D:]; the
+        // MLP branch: d(mlp in) = dcat[:, D:] * gelu' (kept in y1[:, 3D:]), written into dY1[:, 3D:]; the
         // q and k columns are zeroed for the norms' accumulation, v's are copied below.
         for r in 0..<L {
             let row = a.dY1.data + r * w1
             ElementwiseKernels.fill(UnsafeMutableBufferPointer(start: row, count: 2 * d), with: 0)
-            ActivationKernels.geluBackward(hidden, a.y1.data + r * w1 + 3 * d, a.dCat.data + r * w2 + d, row + 3 * d)
+            ActivationKernels.geluBackwardFromSlope(hidden, slope: a.y1.data + r * w1 + 3 * d, dy: a.dCat.data + r * w2 + d,
+                                                    dx: row + 3 * d)
         }
         // Attention branch, per sample.
         ElementwiseKernels.copyRows(rows: L, cols: d, from: a.dCat.data, stride: w2, to: a.dOut.data, stride: d)
