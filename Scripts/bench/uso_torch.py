@@ -14,7 +14,10 @@ are. Two modes:
   bench CONFIG_JSON   time stage-uso training steps (frozen base, LoRA + projector trained,
                       AdamW) on a batch of samples with the same token counts as
                       `uso bench step` (noisy + reference + one style image + full text),
-                      one thread; prints JSON with samples/s.
+                      one thread; prints JSON with samples/s. With --profile, the timed
+                      steps run again under torch.profiler and a table of the operators
+                      taking most self time per step goes to stderr (GEMM and attention
+                      operators summed apart; the profiler's own overhead inflates them).
 
     python3 -m pip install torch safetensors numpy
 """
@@ -340,7 +343,32 @@ def check(fixture):
     return 0 if ok else 1
 
 
-def bench(cfg, batch, steps, warmup):
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def profile_steps(step, steps):
+    """Runs `steps` more steps under torch.profiler; prints the operators by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    wall = (time.perf_counter() - t0) / steps
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    per_step = lambda us: us / 1e3 / steps
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)
+    attn = sum(e.self_cpu_time_total for e in events if "scaled_dot_product" in e.key)
+    err = sys.stderr
+    print(f"PyTorch under the profiler: {wall * 1e3:.1f} ms per step (wall), {steps} steps", file=err)
+    print(f"  GEMM ({', '.join(GEMM_OPS)}): {per_step(gemm):.1f} ms per step; "
+          f"scaled_dot_product_attention forward + backward: {per_step(attn):.1f} ms per step", file=err)
+    print(f"  {'operator':58s} {'ms/step':>8s} {'of wall':>8s} {'calls/step':>10s}", file=err)
+    for e in events[:15]:
+        print(f"  {e.key[:58]:58s} {per_step(e.self_cpu_time_total):8.2f} "
+              f"{100 * per_step(e.self_cpu_time_total) / (wall * 1e3):7.1f}% {e.count / steps:10.0f}", file=err)
+
+
+def bench(cfg, batch, steps, warmup, profile=False):
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = USO(cfg)
@@ -379,6 +407,8 @@ def bench(cfg, batch, steps, warmup):
         step()
         times.append(time.perf_counter() - t0)
     med = float(np.median(times))
+    if profile:
+        profile_steps(step, steps)
     return {"implementation": f"PyTorch {torch.__version__}", "batch": batch, "step_seconds": med, "samples_per_second": batch / med,
             "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "joint_tokens": 2 * tokens + 3 * cfg["projectorTokens"] + text_rows,
@@ -395,10 +425,11 @@ def main():
     b.add_argument("--batch", type=int, default=4)
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--profile", action="store_true", help="also profile the steps (table on stderr)")
     args = ap.parse_args()
     if args.mode == "check":
         sys.exit(check(args.fixture))
-    print(json.dumps(bench(json.loads(args.config.read_text()), args.batch, args.steps, args.warmup)))
+    print(json.dumps(bench(json.loads(args.config.read_text()), args.batch, args.steps, args.warmup, args.profile)))
 
 
 if __name__ == "__main__":

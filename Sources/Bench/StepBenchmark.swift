@@ -17,6 +17,8 @@ public struct StepBenchmark {
         public var lengthScale = 1
         /// Multiplies the DiT's width and head count (the head dim stays).
         public var widthScale = 1
+        /// When above 0, the result also holds this many GEMM shapes, longest replay time first.
+        public var gemmShapes = 0
         public init(preset: ModelPreset) { self.preset = preset }
     }
 
@@ -77,6 +79,10 @@ public struct StepBenchmark {
         public var peakResidentBytes: Int
         public var blasCore: String
         public var kernelTier: String
+        /// The `Options.gemmShapes` longest shapes (nil when not asked for).
+        public var gemmShapes: [GemmShape]?
+        /// How many distinct shapes the step's calls have.
+        public var gemmShapeCount: Int?
     }
 
     public struct Sink: Sendable, Codable {
@@ -140,6 +146,7 @@ public struct StepBenchmark {
         _ = step()
         Gemm.recorder = nil
         let replay = SgemmReplay(calls: calls)
+        let shapeTable = options.gemmShapes > 0 ? replay.shapeProfile() : nil
         for _ in 0..<options.warmup { _ = step(); _ = sgemm.measure(); _ = replay.measure() }
         var fw: [Double] = [], bw: [Double] = [], gemmRates: [Double] = [], replayRates: [Double] = []
         for _ in 0..<options.iterations {
@@ -173,7 +180,8 @@ public struct StepBenchmark {
                       blasThreads: BLASRuntime.threadCount,
                       lengthScale: options.lengthScale, widthScale: options.widthScale, hiddenSize: c.dit.hiddenSize,
                       attentionShare: attention / (forwardFLOPs + backwardFLOPs), peakResidentBytes: ProcessMemory.peakResidentBytes(),
-                      blasCore: BLASRuntime.coreName, kernelTier: KernelTier.active.rawValue)
+                      blasCore: BLASRuntime.coreName, kernelTier: KernelTier.active.rawValue,
+                      gemmShapes: shapeTable.map { Array($0.prefix(options.gemmShapes)) }, gemmShapeCount: shapeTable?.count)
     }
 
     public static func render(_ r: Result) -> String {
@@ -194,6 +202,7 @@ public struct StepBenchmark {
             lines.append("  " + s.name.padding(toLength: 52, withPad: " ", startingAt: 0)
                          + String(format: " %7.2f ms  %5.1f%%", s.seconds * 1e3, s.share * 100))
         }
+        if let shapes = r.gemmShapes, let all = r.gemmShapeCount { lines.append(renderShapes(shapes, of: all)) }
         return lines.joined(separator: "\n")
     }
 }

@@ -46,7 +46,8 @@ struct BenchStepCommand: ParsableCommand {
 
             --length-scale and --width-scale grow the sample's token counts and the DiT's width; \
             --scaling runs 1x, 2x and 4x of each and prints how time grows against FLOPs (attention's \
-            quadratic part shows as time rising faster with length than with width).
+            quadratic part shows as time rising faster with length than with width). \
+            --gemm-shapes N adds a table of the step's GEMM shapes, each call timed alone.
 
             Examples:
               OPENBLAS_NUM_THREADS=1 .build/release/uso bench step --preset small
@@ -54,6 +55,7 @@ struct BenchStepCommand: ParsableCommand {
               .build/release/uso bench step --preset small --length-scale 4
               .build/release/uso bench step --preset small --scaling
               .build/release/uso bench step --preset small --training-batch 4
+              OPENBLAS_NUM_THREADS=1 .build/release/uso bench step --preset small --gemm-shapes 12
             """
     )
 
@@ -83,6 +85,11 @@ struct BenchStepCommand: ParsableCommand {
                                + "default: the whole batch).", valueName: "N"))
     var pack: Int?
 
+    @Option(help: ArgumentHelp("Also time every GEMM call of the step alone and print the N shapes that take longest, "
+                               + "with their calls, share and GFLOP/s (which products run below the machine's rate).",
+                               valueName: "N"))
+    var gemmShapes: Int = 0
+
     @Option(help: ArgumentHelp("Also write the result as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -95,12 +102,17 @@ struct BenchStepCommand: ParsableCommand {
         if pack != nil && trainingBatch == nil { throw ValidationError("--pack goes with --training-batch") }
         try requireDiffusion(stage)
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard gemmShapes >= 0 else { throw ValidationError("--gemm-shapes must be 0 or more (0: no shape table)") }
+        if gemmShapes > 0 && (trainingBatch != nil || scaling) {
+            throw ValidationError("--gemm-shapes times one sample's step: it does not go with --training-batch or --scaling")
+        }
     }
 
     func run() throws {
         var options = StepBenchmark.Options(preset: preset)
         options.stage = stage
         options.iterations = iterations
+        options.gemmShapes = gemmShapes
         #if DEBUG
         print("warning: this is a debug build; benchmark with `swift build -c release`")
         #endif
