@@ -18,12 +18,15 @@ public struct GemmShape: Sendable, Codable, Equatable {
 
     /// "NT" for transA false, transB true: cblas's row-major transposes, as the model calls them.
     public var transposes: String { (transA ? "T" : "N") + (transB ? "T" : "N") }
+
+    /// Back-to-back runs per call whose median is kept.
+    public static let repeats = 15
 }
 
 extension SgemmReplay {
     /// Every call of the recorded step timed on its own (`repeats` back-to-back runs, the
     /// median kept), grouped by (transposes, m, n, k, beta 0), longest total time first.
-    func shapeProfile(repeats: Int = 15) -> [GemmShape] {
+    func shapeProfile(repeats: Int = GemmShape.repeats) -> [GemmShape] {
         struct Key: Hashable { let transA, transB: Bool; let m, n, k: Int; let betaZero: Bool }
         var groups: [Key: (seconds: Double, calls: Int)] = [:]
         var order: [Key] = []
@@ -55,7 +58,7 @@ extension SgemmReplay {
 extension StepBenchmark {
     /// The table `--gemm-shapes N` prints: the N shapes of longest replay time.
     public static func renderShapes(_ shapes: [GemmShape], of all: Int) -> String {
-        var lines = ["GEMM shapes by replay time (\(shapes.count) of \(all); each call alone, median of 15 runs):",
+        var lines = ["GEMM shapes by replay time (\(shapes.count) of \(all); each call alone, median of \(GemmShape.repeats) runs):",
                      "  op       m      n      k  beta0  calls       ms   share   GFLOP/s"]
         for s in shapes {
             lines.append(String(format: "  %@  %6d %6d %6d  %5@  %5d  %7.3f  %5.1f%%  %8.1f", s.transposes, s.m, s.n, s.k,
