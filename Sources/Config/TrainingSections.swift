@@ -228,18 +228,35 @@ public struct SyncSection: Sendable, Equatable {
 
 /// `[csd]`: the CSD style model's training.
 public struct CSDSection: Sendable, Equatable {
+    /// Which samples one supervised-contrastive loss sees (`csd.loss_over`).
+    public enum LossScope: String, Sendable, CaseIterable {
+        /// The step's whole global batch: every trainer's embeddings allgathered, the
+        /// gradient of each trainer's own rows back-propagated where they were computed.
+        case globalBatch = "global_batch"
+        /// Each micro-batch on its own (the loss of earlier runs; it depends on the split).
+        case microBatch = "micro_batch"
+    }
+
     public var temperature: Double = 0.1
+    public var lossOver: LossScope = .globalBatch
+    public var imagesPerStyle: Int = 4
 
     public init() {}
 
     // The keys.
     public static let temperatureKey = ConfigKey<Double>.number("csd.temperature", default: 0.1, in: 1e-4...100,
         "Temperature of the supervised-contrastive loss over style labels (CSD: 0.1).")
+    public static let lossOverKey = ConfigKey<LossScope>.choice("csd.loss_over", default: .globalBatch,
+        "global_batch: one loss over the step's global batch, embeddings allgathered across trainers (the same training at any world size and micro-batch split); micro_batch: one loss per micro-batch, which often holds no two images of one style.")
+    public static let imagesPerStyleKey = ConfigKey<Int>.integer("csd.images_per_style", default: 4, in: 1...1024,
+        "K: the data plan hands out each style's images K at a time, so a global batch of B holds B/K styles with K images each (1: plain shuffle). Must divide data.global_batch.")
 
-    public static let keys: [ConfigKeySpec] = [temperatureKey.spec]
+    public static let keys: [ConfigKeySpec] = [temperatureKey.spec, lossOverKey.spec, imagesPerStyleKey.spec]
 
     init(_ r: ConfigTableReader) throws(ConfigError) {
         temperature = try r.read(Self.temperatureKey)
+        lossOver = try r.read(Self.lossOverKey)
+        imagesPerStyle = try r.read(Self.imagesPerStyleKey)
         try r.finish(allowed: Self.keys.map(\.name))
     }
 }

@@ -46,6 +46,16 @@ public protocol StageProgram: AnyObject {
     /// called as gradients become final during its last backward.
     func run(_ samples: ArraySlice<LoadedSample>, epoch: Int, globalBatch: Int, milestone: ((Int) throws -> Void)?,
              times: inout StepTimes) throws -> [SampleLoss]
+    /// Called on every trainer before a step's micro-batches, with all of this trainer's
+    /// samples of the step (none, when the epoch's last batch leaves it without), for losses
+    /// over the whole global batch that need every trainer's part first; collective when the
+    /// program talks to the other trainers. `micro` is `data.micro_batch` (0: one micro-batch).
+    func prepareStep(_ samples: ArraySlice<LoadedSample>, globalBatch: Int, micro: Int, times: inout StepTimes) throws
+}
+
+extension StageProgram {
+    /// Most stages' losses are per sample: nothing to prepare.
+    public func prepareStep(_ samples: ArraySlice<LoadedSample>, globalBatch: Int, micro: Int, times: inout StepTimes) throws {}
 }
 
 @inline(__always) func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9 }

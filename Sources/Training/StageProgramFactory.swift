@@ -1,3 +1,4 @@
+import Comm
 import Config
 import Reward
 import USOModel
@@ -16,8 +17,9 @@ extension StageDescriptor {
     /// rules), gives the trainable parameters their gradients (in backward-milestone order for
     /// the diffusion stages, so gradient buckets fill front to back), and wraps it in the
     /// stage's program; stage uso gets its style reward step when `reward.mode` is on.
-    func makeProgram(config: RunConfig, trainers: Int, dataResolution: Int, rewardClient: RewardClient?) throws -> StageProgram {
+    func makeProgram(config: RunConfig, trainers communicator: Communicator, dataResolution: Int, rewardClient: RewardClient?) throws -> StageProgram {
         let modelConfig = config.run.preset.config, seed = UInt64(config.run.seed)
+        let trainers = communicator.size
         let perTrainer = (config.data.globalBatch + trainers - 1) / trainers
         let microBatch = config.data.microBatch > 0 ? config.data.microBatch : perTrainer
         if stage == .csd {
@@ -26,7 +28,8 @@ extension StageDescriptor {
             try InitialWeights.load(config.run.initWeights, stage: stage, into: [csd.registry])
             store.allocateGradients(where: trainable)
             return CSDProgram(model: csd, store: store, temperature: config.csd.temperature, maxMicroBatch: microBatch,
-                              dataResolution: dataResolution)
+                              dataResolution: dataResolution,
+                              trainers: config.csd.lossOver == .globalBatch ? communicator : nil)
         }
         let model = try USOModel(config: modelConfig, zeroInitOutput: true)
         let store = model.allocate(seed: seed)

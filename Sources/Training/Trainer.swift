@@ -116,13 +116,21 @@ public final class Trainer {
         guard config.data.globalBatch >= trainers.size else {
             throw TrainingError("data.global_batch \(config.data.globalBatch) is smaller than the \(trainers.size) trainers: every trainer needs a sample")
         }
-        plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch)
+        var grouping: ShardPlan.Grouping? = nil
+        if stage == .csd && config.csd.imagesPerStyle > 1 {
+            let k = config.csd.imagesPerStyle
+            guard config.data.globalBatch % k == 0 else {
+                throw TrainingError("csd.images_per_style \(k) does not divide data.global_batch \(config.data.globalBatch): a batch would split a style's group (choose a divisor, or 1 for a plain shuffle)")
+            }
+            grouping = ShardPlan.Grouping(labels: index.styleIDs, size: k)
+        }
+        plan = ShardPlan(seed: seed, count: index.count, globalBatch: config.data.globalBatch, grouping: grouping)
         var manifestCRC = CRC32()
         if let bytes = FileManager.default.contents(atPath: manifestPath) { bytes.withUnsafeBytes { manifestCRC.update($0) } }
         dataFacts = (manifestPath, manifestCRC.hex)
 
         // Model, trainable set and the stage's program.
-        let program = try descriptor.makeProgram(config: config, trainers: trainers.size, dataResolution: index.manifest.resolution,
+        let program = try descriptor.makeProgram(config: config, trainers: trainers, dataResolution: index.manifest.resolution,
                                                  rewardClient: rewardClient)
         self.program = program
         tasks = descriptor.tasks
@@ -263,6 +271,7 @@ public final class Trainer {
             nonFiniteGuard.beginStep()
             var losses: [SampleLoss] = []
             let samples = batch.samples
+            try program.prepareStep(samples, globalBatch: config.data.globalBatch, micro: micro, times: &times)
             let chunk = micro > 0 ? micro : max(1, samples.count)
             var start = samples.startIndex, microIndex = 0
             while start < samples.endIndex {

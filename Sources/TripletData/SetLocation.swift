@@ -32,4 +32,10 @@ public enum SetLocation {
         for m in try manifests(under: path) where try Manifest.read(m).kind == .triplets { return m }
         throw TripletDataError(file: path, "holds no triplet set (generation and evaluation read a set's held-out triplets)")
     }
+
+    /// The set of `kind` under `path` (in a data folder, the one of that kind).
+    public static func set(of kind: ShardKind, under path: String) throws(TripletDataError) -> String {
+        for m in try manifests(under: path) where try Manifest.read(m).kind == kind { return m }
+        throw TripletDataError(file: path, "holds no \(kind.rawValue) set")
+    }
 }

@@ -41,6 +41,51 @@ struct ShardPlanTests {
         #expect(visited.map(\.step) == [0, 1, 2, 0, 1, 2, 0])
     }
 
+    /// Grouped by label (stage csd's images_per_style): still every sample once per epoch, and
+    /// every batch before the leftovers holds globalBatch / K labels with K samples each; a
+    /// label's last partial group and the unlabelled samples come at the epoch's end. The order
+    /// is keyed by (seed, epoch) alone and K = 1 is the plain shuffle.
+    @Test func groupedPlanGivesEveryBatchWholeGroupsOfOneLabel() {
+        // 10 labels with 3 to 12 samples each, and 5 unlabelled.
+        var labels: [Int32] = []
+        for l in 0..<10 { labels += [Int32](repeating: Int32(l), count: 3 + l) }
+        labels += [Int32](repeating: -1, count: 5)
+        labels = Array(labels.reversed())
+        let k = 4, batch = 8
+        let plan = ShardPlan(seed: 9, count: labels.count, globalBatch: batch, grouping: .init(labels: labels, size: k))
+        let fullGroups = (0..<10).reduce(0) { $0 + (3 + $1) / k }
+        for epoch in 0..<3 {
+            let perm = plan.permutation(epoch: epoch)
+            #expect(perm.sorted() == Array(0..<labels.count), "epoch \(epoch): every sample once")
+            for g in 0..<fullGroups {
+                let group = perm[(g * k)..<((g + 1) * k)].map { labels[$0] }
+                #expect(Set(group).count == 1 && group[0] >= 0, "epoch \(epoch), group \(g): labels \(group)")
+            }
+            // Distinct labels in every batch of whole groups while other labels remain (here: all but the last).
+            for step in 0..<(fullGroups * k / batch - 1) {
+                let counts = Dictionary(grouping: plan.samples(perm, step: step, trainer: 0, of: 1).map { labels[$0] }, by: { $0 }).mapValues(\.count)
+                #expect(counts.count == batch / k && counts.values.allSatisfy { $0 == k }, "epoch \(epoch), step \(step): \(counts)")
+            }
+            // Then each label's partial group, together, then the unlabelled samples.
+            let rest = perm[(fullGroups * k)...].map { labels[$0] }
+            #expect(rest.suffix(5).allSatisfy { $0 < 0 } && rest.dropLast(5).allSatisfy { $0 >= 0 }, "the unlabelled samples come last: \(rest)")
+            let runs = rest.dropLast(5).reduce(into: [Int32]()) { if $0.last != $1 { $0.append($1) } }
+            #expect(runs.count == Set(runs).count && runs.count == (0..<10).filter { (3 + $0) % k != 0 }.count,
+                    "one partial group per label with a remainder, kept together: \(rest)")
+            #expect(plan.permutation(epoch: epoch) == perm, "keyed by (seed, epoch)")
+        }
+        #expect(plan.permutation(epoch: 0) != plan.permutation(epoch: 1))
+        let plain = ShardPlan(seed: 9, count: labels.count, globalBatch: batch)
+        #expect(ShardPlan(seed: 9, count: labels.count, globalBatch: batch, grouping: .init(labels: labels, size: 1)).permutation(epoch: 2)
+                == plain.permutation(epoch: 2))
+        // Without grouping a batch of 8 from these labels is often without any pair; grouped, never.
+        let pairless = (0..<plain.stepsPerEpoch).filter { step in
+            let l = plain.samples(plain.permutation(epoch: 0), step: step, trainer: 0, of: 1).map { labels[$0] }.filter { $0 >= 0 }
+            return Set(l).count == l.count
+        }
+        #expect(!pairless.isEmpty || plain.stepsPerEpoch < 3, "the plain shuffle's batches without a pair: \(pairless)")
+    }
+
     @Test func dropoutIsQuarterEachNeverBothAndKeyed() {
         var style = 0, content = 0
         for id in 0..<20_000 {

@@ -13,6 +13,9 @@ public struct SampleIndex: Sendable {
     public let locations: [(shard: Int, row: Int)]
     /// The split kept, or nil for every row.
     public let split: Split?
+    /// The style label of each position (-1 where a sample has none), for plans that group
+    /// a batch's samples by style (`ShardPlan.Grouping`).
+    public let styleIDs: [Int32]
 
     public init(manifestPath: String, split: Split? = nil, verifyData: Bool = true) throws(TripletDataError) {
         self.manifestPath = manifestPath
@@ -20,16 +23,19 @@ public struct SampleIndex: Sendable {
         manifest = try Manifest.read(manifestPath)
         let excluded = Set(manifest.excluded)
         var locs: [(Int, Int)] = []
+        var styles: [Int32] = []
         var global = 0
         var available: [Split: Int] = [:]
         for (s, shard) in manifest.shards.enumerated() {
-            let splits = try manifest.openShard(s, manifestPath: manifestPath, verifyData: verifyData).splits
+            let reader = try manifest.openShard(s, manifestPath: manifestPath, verifyData: verifyData)
+            let splits = reader.splits
             for r in 0..<shard.count {
                 defer { global += 1 }
                 guard !excluded.contains(global) else { continue }
                 available[splits[r], default: 0] += 1
                 if let split, splits[r] != split { continue }
                 locs.append((s, r))
+                styles.append(reader.styleIDs[r])
             }
         }
         if let split, locs.isEmpty {
@@ -40,6 +46,7 @@ public struct SampleIndex: Sendable {
                                        : "evaluation reads eval rows only, never trained-on ones"))
         }
         locations = locs
+        styleIDs = styles
     }
 
     public var count: Int { locations.count }

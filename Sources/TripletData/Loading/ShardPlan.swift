@@ -16,27 +16,93 @@ public struct DataCursor: Sendable, Codable, Equatable {
 /// depend on the number of trainers, so a run resumed at another world size reads the same
 /// samples in the same order. Everything is a pure function of (seed, epoch, step): any rank
 /// computes any part of the plan without talking.
+///
+/// With a `Grouping` (stage csd's `csd.images_per_style`), the permutation is rearranged so
+/// that the samples come in groups of `size` with one label each: a contrastive loss then
+/// finds positives in every batch instead of hoping for them (P labels x K images per batch,
+/// as metric-learning samplers draw them).
 public struct ShardPlan: Sendable {
+    /// Labels to group by, and how many samples of one label come together.
+    public struct Grouping: Sendable, Equatable {
+        /// The label of each position (-1: none; such samples are never grouped).
+        public let labels: [Int32]
+        /// Samples of one label per group (1: no grouping).
+        public let size: Int
+        public init(labels: [Int32], size: Int) {
+            precondition(size >= 1, "a group holds at least one sample")
+            self.labels = labels
+            self.size = size
+        }
+    }
+
     public let seed: UInt64
     /// Samples in the set (positions 0 ..< count of `SampleIndex`).
     public let count: Int
     public let globalBatch: Int
+    public let grouping: Grouping?
 
-    public init(seed: UInt64, count: Int, globalBatch: Int) {
+    public init(seed: UInt64, count: Int, globalBatch: Int, grouping: Grouping? = nil) {
         precondition(count >= 1 && globalBatch >= 1, "a plan needs samples and a batch size")
+        precondition(grouping.map { $0.labels.count == count } ?? true, "the grouping labels \(grouping?.labels.count ?? 0) positions, the plan has \(count)")
         self.seed = seed
         self.count = count
         self.globalBatch = globalBatch
+        self.grouping = grouping.flatMap { $0.size > 1 ? $0 : nil }
     }
 
     public var stepsPerEpoch: Int { (count + globalBatch - 1) / globalBatch }
 
-    /// The permutation of 0 ..< count for `epoch` (Fisher-Yates on RandomStream(seed, .shuffle, epoch)).
+    /// The permutation of 0 ..< count for `epoch` (Fisher-Yates on RandomStream(seed, .shuffle, epoch)),
+    /// grouped when the plan has a `Grouping` (`grouped(_:epoch:)`).
     public func permutation(epoch: Int) -> [Int] {
         var order = Array(0..<count)
         var rng = RandomStream(seed: seed, purpose: .shuffle, id: UInt64(epoch))
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
-        return order
+        return grouping.map { grouped(order, by: $0, epoch: epoch) } ?? order
+    }
+
+    /// `shuffled` in groups: each label's samples, in shuffled order, cut into groups of
+    /// `size`; the full groups in an order of their own (RandomStream(seed, .shuffle, epoch
+    /// + 2^40)), then each label's last partial group (kept together, so the epoch's last
+    /// batches still hold positives), then the unlabelled samples, both in shuffled order.
+    /// When `size` divides the global batch, every batch before the leftovers holds whole
+    /// groups, of distinct labels as long as the remaining groups allow it.
+    func grouped(_ shuffled: [Int], by g: Grouping, epoch: Int) -> [Int] {
+        var buckets: [Int32: [Int]] = [:], firstSeen: [Int32] = []
+        var unlabelled: [Int] = []
+        for p in shuffled {
+            let label = g.labels[p]
+            guard label >= 0 else { unlabelled.append(p); continue }
+            if buckets[label] == nil { firstSeen.append(label) }
+            buckets[label, default: []].append(p)
+        }
+        var groups: [ArraySlice<Int>] = [], partial: [ArraySlice<Int>] = []
+        for label in firstSeen {
+            let members = buckets[label]!
+            var start = 0
+            while start + g.size <= members.count { groups.append(members[start..<(start + g.size)]); start += g.size }
+            if start < members.count { partial.append(members[start...]) }
+        }
+        var rng = RandomStream(seed: seed, purpose: .shuffle, id: UInt64(epoch) | 1 << 40)
+        for i in stride(from: groups.count - 1, to: 0, by: -1) { groups.swapAt(i, rng.nextInt(below: i + 1)) }
+        // One group per label in a batch where the groups allow: a later group of a label the
+        // batch lacks takes the place of a repeated one (a batch of one style has no negatives).
+        let perBatch = globalBatch % g.size == 0 ? globalBatch / g.size : 0
+        if perBatch > 1 {
+            var i = 0
+            while i < groups.count {
+                var inBatch = Set<Int32>()
+                for slot in i..<min(groups.count, i + perBatch) {
+                    if inBatch.contains(g.labels[groups[slot].first!]),
+                       let j = groups[(slot + 1)...].firstIndex(where: { !inBatch.contains(g.labels[$0.first!]) }) {
+                        groups.swapAt(slot, j)
+                    }
+                    inBatch.insert(g.labels[groups[slot].first!])
+                }
+                i += perBatch
+            }
+        }
+        return groups.flatMap { $0 } + partial.flatMap { $0 } + unlabelled
     }
 
     /// The global batch of `step` in `epoch`, as positions into the permutation.
