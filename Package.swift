@@ -87,6 +87,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TripletDataTests", dependencies: ["TripletData", "SynthWorld", "HDF5Kit", "ImageIO", "USOModel", "USOTestSupport", "uso-data-check"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "USOModel", "TensorCore", "TripletData", "Config", "USOTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "USOTestSupport"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward", "USOModel", "TensorCore", "Training", "USOTestSupport", "uso-reward-check"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "USOTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),

@@ -9,6 +9,7 @@
 #   4. uso train, preset small: autoencoder -> base -> csd at 2 ranks, then uso with the
 #      style reward at 3 ranks (2 trainers + 1 dedicated reward rank hosting the CSD model)
 #      (configs in Cluster/configs, paths redirected into runs/demo with --set)
+#      and uso eval csd: the CSD model's style retrieval on held-out images
 #   5. uso generate: subject+style, multi-style and text-only samples on held-out triplets,
 #      and uso eval style: CSD style similarity of 64 generations to their references
 # Everything goes to runs/demo/.
@@ -40,6 +41,9 @@ for stage in autoencoder base csd; do
     launch uso train --config "Cluster/configs/small-$stage.toml" --progress lines \
         --set run.out="$out/$stage" --set data.path="$out/$set" --set run.init_weights="$init"
 done
+section "uso eval csd: the style model's retrieval on held-out images"
+.build/release/uso eval csd --csd "$out/csd/weights" --data "$out/data" | tee "$out/eval-csd.txt"
+
 section "uso train --stage uso with the style reward, 2 trainers + 1 reward rank"
 launch3 uso train --config Cluster/configs/small-uso-asr.toml --progress lines \
     --set run.out="$out/uso" --set data.path="$out/data/triplets" --set run.init_weights="$out/base/weights" \
@@ -74,5 +78,6 @@ demo: everything is in $out/
   data/                         the built-in world (triplets/, pairs/, styles/, world.json); triplets-sheet.png
   autoencoder/ base/ csd/ uso/  each run: metrics.jsonl, weights/ (safetensors), checkpoints/, config.toml
   samples/<mode>/sheet.png      generated images beside their conditions (held-out subjects and styles)
+  eval-csd.txt                  the CSD model's style retrieval on held-out images (top-1, mAP)
   eval-style.txt                CSD style similarity of 64 generations to their style references
 MSG

@@ -75,33 +75,39 @@ public struct StyleRetrieval {
         }
         let heldOut = rows.indices.filter { !trainStyles.contains(rows[$0].style) }
         let trained = rows.indices.filter { trainStyles.contains(rows[$0].style) }
-        let gallery = Array(rows.indices)
-        func score(_ queries: [Int]) -> Score? {
-            var top1: [Double] = [], ap: [Double] = [], chance: [Double] = []
-            for q in queries {
-                let others = gallery.filter { $0 != q }
-                let positives = others.filter { rows[$0].style == rows[q].style }.count
-                guard positives > 0 else { continue }
-                var sims: [(Float, Bool)] = others.map { o in
-                    var dot: Float = 0
-                    for j in 0..<d { dot += z[q * d + j] * z[o * d + j] }
-                    return (dot, rows[o].style == rows[q].style)
-                }
-                sims.sort { $0.0 > $1.0 }
-                top1.append(sims[0].1 ? 1 : 0)
-                var hits = 0, precisionSum = 0.0
-                for (rank, item) in sims.enumerated() where item.1 {
-                    hits += 1
-                    precisionSum += Double(hits) / Double(rank + 1)
-                }
-                ap.append(precisionSum / Double(positives))
-                chance.append(Double(positives) / Double(others.count))
-            }
-            guard !top1.isEmpty else { return nil }
-            return Score(images: queries.count, styles: Set(queries.map { rows[$0].style }).count,
-                         top1: BootstrapMean(top1, seed: seed), meanAveragePrecision: BootstrapMean(ap, seed: seed &+ 1),
-                         chance: chance.reduce(0, +) / Double(chance.count))
-        }
+        let labels = rows.map(\.style)
+        func score(_ queries: [Int]) -> Score? { Self.score(queries: queries, embeddings: z, dim: d, labels: labels, seed: seed) }
         return Result(galleryImages: rows.count, galleryStyles: Set(rows.map(\.style)).count, heldOutStyleIDs: Set(heldOut.map { rows[$0].style }).sorted(), heldOutStyles: score(heldOut), trainedStyles: score(trained))
+    }
+
+    /// Each query (a row of `embeddings`, (n, dim), L2-normalised) against all the other rows:
+    /// top-1 and average precision over the rows of its label; nil when no query has another
+    /// row of its label.
+    public static func score(queries: [Int], embeddings z: [Float], dim d: Int, labels: [Int32], seed: UInt64) -> Score? {
+        var top1: [Double] = [], ap: [Double] = [], chance: [Double] = []
+        for q in queries {
+            let others = labels.indices.filter { $0 != q }
+            let positives = others.filter { labels[$0] == labels[q] }.count
+            guard positives > 0 else { continue }
+            var sims: [(Float, Bool)] = others.map { o in
+                var dot: Float = 0
+                for j in 0..<d { dot += z[q * d + j] * z[o * d + j] }
+                return (dot, labels[o] == labels[q])
+            }
+            // Ties rank a different-label row first: a constant embedding scores at chance, not 1.
+            sims.sort { $0.0 != $1.0 ? $0.0 > $1.0 : !$0.1 && $1.1 }
+            top1.append(sims[0].1 ? 1 : 0)
+            var hits = 0, precisionSum = 0.0
+            for (rank, item) in sims.enumerated() where item.1 {
+                hits += 1
+                precisionSum += Double(hits) / Double(rank + 1)
+            }
+            ap.append(precisionSum / Double(positives))
+            chance.append(Double(positives) / Double(others.count))
+        }
+        guard !top1.isEmpty else { return nil }
+        return Score(images: queries.count, styles: Set(queries.map { labels[$0] }).count,
+                     top1: BootstrapMean(top1, seed: seed), meanAveragePrecision: BootstrapMean(ap, seed: seed &+ 1),
+                     chance: chance.reduce(0, +) / Double(chance.count))
     }
 }
