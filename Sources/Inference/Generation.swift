@@ -60,14 +60,17 @@ public struct Generation {
 
     /// Requests from a set's held-out triplets (its eval split; a set without one is refused,
     /// never replaced by trained-on rows), `count` spread evenly, with the conditions `mode` keeps.
-    public static func requests(fromSet manifestPath: String, mode: Mode, count: Int, seed: UInt64) throws -> [Request] {
+    /// `split: .train` reads trained-on rows instead, to see the fit (never to report as held out).
+    public static func requests(fromSet manifestPath: String, mode: Mode, count: Int, seed: UInt64,
+                                split: Split = .eval) throws -> [Request] {
         let manifest = try Manifest.read(manifestPath)
         var pool: [ShardRecord] = []
         for i in manifest.shards.indices {
             let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
-            for j in 0..<r.count where r.splits[j] == .eval { pool.append(try r.record(j)) }
+            for j in 0..<r.count where r.splits[j] == split { pool.append(try r.record(j)) }
         }
         guard !pool.isEmpty else {
+            if split == .train { throw TrainingError("\(manifestPath) holds no train rows") }
             throw TrainingError("\(manifestPath) holds no eval (held-out) triplets: generation and evaluation on a set read its eval "
                                 + "rows only (uso data synth makes them from the held-out subjects and styles)")
         }

@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate a trained model.",
-        subcommands: [EvalStyleCommand.self, EvalCSDCommand.self, EvalAutoencoderCommand.self]
+        subcommands: [EvalStyleCommand.self, EvalCSDCommand.self, EvalAutoencoderCommand.self, EvalDenoiseCommand.self]
     )
 }
 

@@ -21,6 +21,7 @@ struct GenerateCommand: ParsableCommand {
 
             Examples:
               uso generate --weights runs/uso/weights --data data/triplets --mode subject+style --count 8 --out samples
+              uso generate --weights runs/base/weights --data data/triplets --mode text --split train --out fit
               uso generate --weights runs/uso/weights --style a.png --content cat.png --prompt "a cat" --out samples
             """
     )
@@ -36,6 +37,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A triplet set whose triplets give prompts and condition images.", valueName: "dir"))
     var data: String?
+
+    @Option(help: "With --data: its eval rows (held out), or its train rows to see the fit (trained on: never a held-out figure).")
+    var split: Split = .eval
 
     @Option(help: ArgumentHelp("A content (subject) image, PNG or JPEG.", valueName: "file"))
     var content: String?
@@ -75,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
         var requests: [Generation.Request]
         if let data {
             let manifest = try SetLocation.tripletSet(under: data)
-            requests = try Generation.requests(fromSet: manifest, mode: m, count: count, seed: seed)
+            requests = try Generation.requests(fromSet: manifest, mode: m, count: count, seed: seed, split: split)
         } else {
             let styles = try style.map { try ImageFiles.read($0) }
             let contentImage = try content.map { try ImageFiles.read($0) }
@@ -85,7 +89,8 @@ struct GenerateCommand: ParsableCommand {
         }
         let started = Date()
         try g.run(requests, mode: m, guidance: guidance, folder: out)
-        print(String(format: "uso generate: %d image(s), mode %@, %d steps, %.1f s; wrote %@/000.png ... and %@/sheet.png",
-                     requests.count, m.rawValue, steps, Date().timeIntervalSince(started), out, out))
+        let rows = data == nil ? "" : split == .eval ? " on held-out rows" : " on TRAIN rows (trained on, not held out)"
+        print(String(format: "uso generate: %d image(s), mode %@%@, %d steps, %.1f s; wrote %@/000.png ... and %@/sheet.png",
+                     requests.count, m.rawValue, rows, steps, Date().timeIntervalSince(started), out, out))
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import USOTestSupport
 
-/// `uso eval csd` and `uso eval autoencoder` as a user runs them after their stages: the eval
+/// `uso eval csd`, `uso eval autoencoder` and `uso eval denoise` as a user runs them after their stages: the eval
 /// rows only (counted independently by h5py), the held-out styles found from the data (styles
 /// no train row has), scores in range with intervals around them; bad input named.
 @Suite(.serialized)
@@ -102,5 +102,67 @@ struct EvalCommandTests {
         let small = try MPIRun.runWithoutMPI(uso, ["eval", "autoencoder", "--weights", "\(dir.path)/ae/weights", "--data", "\(dir.path)/data", "--preset", "small"])
         #expect(small.exitCode != 0 && small.stderr.contains("\(dir.path)/ae/weights/") && small.stderr.contains("the model expects"),
                 "another preset's weights, the file and the shapes named: \(small.transcript)")
+    }
+
+    @Test func denoiseScoresEachNoiseLevelAgainstTheCeiling() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/data", "--resolution", "32", "--triplets", "64",
+                                                  "--pairs", "64", "--style-images", "8"])
+        try #require(made.exitCode == 0, "\(made.transcript)")
+        let ae = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-autoencoder.toml".repoPath, "--progress", "none",
+                                             "--set", "run.out=\(dir.path)/ae", "--set", "data.path=\(dir.path)/data/triplets", "--set", "run.steps=20"])
+        try #require(ae.exitCode == 0, "\(ae.transcript)")
+        let base = try MPIRun.run(np: 2, uso, ["train", "--config", "Cluster/configs/tiny-base.toml".repoPath, "--progress", "none",
+                                               "--set", "run.out=\(dir.path)/base", "--set", "data.path=\(dir.path)/data/pairs",
+                                               "--set", "run.init_weights=\(dir.path)/ae/weights", "--set", "run.steps=200"])
+        try #require(base.exitCode == 0, "\(base.transcript)")
+        let weights = "\(dir.path)/base/weights"
+        let eval = try MPIRun.runWithoutMPI(uso, ["eval", "denoise", "--weights", weights, "--data", "\(dir.path)/data", "--preset", "tiny",
+                                                  "--count", "1000", "--t", "0.002,0.5,1", "--json"])
+        try #require(eval.exitCode == 0, "\(eval.transcript)")
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        let count = try Python.run("""
+            import glob, sys
+            import h5py
+            print(sum(int((h5py.File(f, "r")["split"][:] == 1).sum()) for f in glob.glob(sys.argv[1] + "/*.h5")))
+            """, ["\(dir.path)/data/triplets"])
+        #expect(count.exitCode == 0 && r["rows"] as? Int == Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)),
+                "every eval row once --count exceeds them: \(r["rows"] ?? "none") vs h5py \(count.transcript)")
+        // The ceiling is the autoencoder's own reconstruction of the same rows, as uso eval autoencoder measures it.
+        let aeEval = try MPIRun.runWithoutMPI(uso, ["eval", "autoencoder", "--weights", weights, "--data", "\(dir.path)/data/triplets",
+                                                    "--preset", "tiny", "--json"])
+        let a = try #require(try JSONSerialization.jsonObject(with: Data(aeEval.stdout.utf8)) as? [String: Any], "\(aeEval.transcript)")
+        let ceiling = try #require((r["reconstructionPSNR"] as? [String: Any])?["mean"] as? Double)
+        let aePSNR = try #require((a["psnr"] as? [String: Any])?["mean"] as? Double)
+        #expect(abs(ceiling - aePSNR) < 1e-6, "ceiling \(ceiling) dB vs uso eval autoencoder \(aePSNR) dB")
+        let levels = try #require(r["levels"] as? [[String: Any]])
+        try #require(levels.count == 3, "\(levels)")
+        let psnr = levels.map { ($0["psnr"] as! [String: Any])["mean"] as! Double }
+        let loss = levels.map { ($0["flowLoss"] as! [String: Any])["mean"] as! Double }
+        // At t = 0.002 x_t is x0 but for 0.2% noise, so x0_hat decodes to nearly the reconstruction;
+        // at t = 1 it is the model's guess from pure noise, far below it.
+        #expect(abs(psnr[0] - ceiling) < 0.5, "t = 0.002: \(psnr[0]) dB vs ceiling \(ceiling) dB")
+        #expect(psnr[2] < ceiling - 3 && psnr[1] > psnr[2], "PSNR by t \(psnr), ceiling \(ceiling)")
+        #expect(loss.allSatisfy { $0 > 0 && $0 < 10 }, "flow losses \(loss)")
+        // At t = 0.5 even this briefly trained model denoises: x0_hat beats x_t decoded as it is
+        // (x0_hat = x_t - t v_hat; with + t v_hat it falls below).
+        let noisy = levels.map { ($0["noisyPSNR"] as! [String: Any])["mean"] as! Double }
+        #expect(psnr[1] > noisy[1] + 0.3, "x0_hat \(psnr) vs x_t decoded \(noisy)")
+        let text = try MPIRun.runWithoutMPI(uso, ["eval", "denoise", "--weights", weights, "--data", "\(dir.path)/data", "--preset", "tiny",
+                                                  "--count", "4", "--split", "train", "--mode", "subject+style"])
+        #expect(text.exitCode == 0 && text.stdout.contains("4 train (the fit, not held out) rows") && text.stdout.contains("ceiling"),
+                "\(text.transcript)")
+
+        // Bad input: a noise level out of range, a set with no eval rows, another preset's weights.
+        let t = try MPIRun.runWithoutMPI(uso, ["eval", "denoise", "--weights", weights, "--data", "\(dir.path)/data", "--preset", "tiny", "--t", "0.5,1.5"])
+        #expect(t.exitCode != 0 && t.stderr.contains("1.5"), "\(t.transcript)")
+        let noEval = try MPIRun.runWithoutMPI(uso, ["data", "synth", "--out", "\(dir.path)/trainonly", "--resolution", "32", "--triplets", "8",
+                                                    "--pairs", "8", "--style-images", "8", "--eval-fraction", "0"])
+        try #require(noEval.exitCode == 0, "\(noEval.transcript)")
+        let none = try MPIRun.runWithoutMPI(uso, ["eval", "denoise", "--weights", weights, "--data", "\(dir.path)/trainonly", "--preset", "tiny"])
+        #expect(none.exitCode != 0 && none.stderr.contains("\(dir.path)/trainonly") && none.stderr.contains("no eval"), "\(none.transcript)")
+        let small = try MPIRun.runWithoutMPI(uso, ["eval", "denoise", "--weights", weights, "--data", "\(dir.path)/data", "--preset", "small"])
+        #expect(small.exitCode != 0 && small.stderr.contains(weights) && small.stderr.contains("the model expects"), "\(small.transcript)")
     }
 }
