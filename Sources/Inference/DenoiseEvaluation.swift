@@ -9,7 +9,7 @@ import USOModel
 /// tell a weak model from a weak sampler.
 ///
 /// For rows of a triplet set and each t of a list: the target is encoded, noised to
-/// x_t = (1 - t) x0 + t noise (noise keyed by row and t), the model predicts v under the
+/// x_t = (1 - t) x0 + t noise (noise keyed by row and the level's index), the model predicts v under the
 /// row's conditions (the mode's: text only, or subject + style), and its one-step estimate
 /// x0_hat = x_t - t v_hat is decoded. Per t: the flow loss (mean (v_hat - v)^2, what training
 /// lowers), PSNR of the decoded x0_hat against the target, and the same PSNR for the
@@ -38,29 +38,18 @@ public struct DenoiseEvaluation {
 
     public init(generation: Generation) { self.generation = generation }
 
-    /// Up to `count` rows of `split`, spread evenly over the set (target, conditions, prompt).
-    static func rows(manifestPath: String, split: Split, count: Int) throws -> [ShardRecord] {
-        let manifest = try Manifest.read(manifestPath)
-        var pool: [ShardRecord] = []
-        for i in manifest.shards.indices {
-            let r = try manifest.openShard(i, manifestPath: manifestPath, verifyData: true)
-            for j in 0..<r.count where r.splits[j] == split { pool.append(try r.record(j)) }
-        }
-        guard !pool.isEmpty else {
-            throw TrainingError("\(manifestPath) holds no \(split == .eval ? "eval (held-out)" : "train") rows")
-        }
+    /// Up to `count` of the rows, spread evenly over them.
+    static func spread(_ pool: [ShardRecord], count: Int) -> [ShardRecord] {
         let n = min(count, pool.count)
         return (0..<n).map { pool[$0 * pool.count / n] }
     }
 
-    private func useStyleImage(_ row: ShardRecord, _ mode: Generation.Mode) -> RGBImage? {
-        guard mode != .text && mode != .subject, let px = row.styleReference else { return nil }
-        return RGBImage(width: generation.imageSize, height: generation.imageSize, pixels: px)
-    }
-
-    private func useContentImage(_ row: ShardRecord, _ mode: Generation.Mode) -> RGBImage? {
-        guard mode == .subject || mode == .subjectStyle || mode == .multiStyle, let px = row.contentReference else { return nil }
-        return RGBImage(width: generation.imageSize, height: generation.imageSize, pixels: px)
+    /// The condition images `mode` keeps of `row`.
+    private func conditions(_ row: ShardRecord, _ mode: Generation.Mode) -> (content: RGBImage?, style: RGBImage?) {
+        let s = generation.imageSize
+        let content = mode == .subject || mode == .subjectStyle || mode == .multiStyle ? row.contentReference : nil
+        let style = mode != .text && mode != .subject ? row.styleReference : nil
+        return (content.map { RGBImage(width: s, height: s, pixels: $0) }, style.map { RGBImage(width: s, height: s, pixels: $0) })
     }
 
     /// Per noise level over `count` rows; with `folder`, also denoise-sheet.png there: each row's
@@ -69,11 +58,11 @@ public struct DenoiseEvaluation {
                     seed: UInt64, folder: String? = nil) throws -> Result {
         let model = generation.model, sampler = generation.sampler, c = model.config
         let s = generation.imageSize
-        let manifest = try Manifest.read(manifestPath)
-        guard manifest.resolution == s else {
-            throw TrainingError("\(manifestPath) holds \(manifest.resolution) px images; the model takes \(s) px")
+        let (pool, resolution) = try Generation.rows(of: manifestPath, split: split)
+        guard resolution == s else {
+            throw TrainingError("\(manifestPath) holds \(resolution) px images; the model takes \(s) px")
         }
-        let rows = try Self.rows(manifestPath: manifestPath, split: split, count: count)
+        let rows = Self.spread(pool, count: count)
         let encoder = sampler.encoder, acts = sampler.acts, ae = sampler.ae
         let n = c.noisyTokens * c.dit.inChannels, side = c.autoencoder.latentSize / 2
         let x0 = Tensor(zeros: [c.noisyTokens, c.dit.inChannels]), noise = Tensor(zeros: [c.noisyTokens, c.dit.inChannels])
@@ -88,15 +77,19 @@ public struct DenoiseEvaluation {
         for (r, row) in rows.enumerated() {
             let target = generation.tensor(RGBImage(width: s, height: s, pixels: row.target))
             let want = Array(UnsafeBufferPointer(start: target.data, count: target.count))
+            // Decodes packed latent tokens into `decoded` and scores them against the target.
+            func decodedPSNR(_ tokens: Tensor) -> Double {
+                Autoencoder.unpack(tokens.data, channels: c.autoencoder.latentChannels, size: c.autoencoder.latentSize, into: latent.data)
+                model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
+                return AutoencoderEvaluation.psnr(want, Array(UnsafeBufferPointer(start: decoded.data, count: decoded.count)))
+            }
             encoder.encodeImage(target, into: x0)
-            Autoencoder.unpack(x0.data, channels: c.autoencoder.latentChannels, size: c.autoencoder.latentSize, into: latent.data)
-            model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
-            reconstruction.append(AutoencoderEvaluation.psnr(want, Array(UnsafeBufferPointer(start: decoded.data, count: decoded.count))))
-            var cells = [useContentImage(row, mode) ?? blank, useStyleImage(row, mode) ?? blank,
-                         RGBImage(width: s, height: s, pixels: row.target), Generation.image(decoded)]
-            let useStyle = useStyleImage(row, mode) != nil, useContent = useContentImage(row, mode) != nil
-            if let content = useContentImage(row, mode) { encoder.encodeImage(generation.tensor(content), into: encoder.reference) }
-            if let style = useStyleImage(row, mode) {
+            reconstruction.append(decodedPSNR(x0))
+            let (content, style) = conditions(row, mode)
+            var cells = [content ?? blank, style ?? blank, RGBImage(width: s, height: s, pixels: row.target), Generation.image(decoded)]
+            let useStyle = style != nil, useContent = content != nil
+            if let content { encoder.encodeImage(generation.tensor(content), into: encoder.reference) }
+            if let style {
                 encoder.encodeStyle(generation.tensor(style))
                 sampler.features.data.update(from: encoder.styleFeatures.data, count: 3 * c.styleEncoder.tokens * c.styleEncoder.width)
             }
@@ -109,9 +102,7 @@ public struct DenoiseEvaluation {
                                              referenceCount: useContent ? 1 : 0, referenceGrid: (side, side),
                                              styleFeatures: useStyle ? sampler.features : nil, styleCount: useStyle ? 1 : 0,
                                              text: encoder.text, textRows: textRows, pooled: encoder.pooled, t: t, guidance: 1)
-                Autoencoder.unpack(xt.data, channels: c.autoencoder.latentChannels, size: c.autoencoder.latentSize, into: latent.data)
-                model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
-                noisyPSNRs[k].append(AutoencoderEvaluation.psnr(want, Array(UnsafeBufferPointer(start: decoded.data, count: decoded.count))))
+                noisyPSNRs[k].append(decodedPSNR(xt))
                 model.forward(sample, acts)
                 var loss = 0.0
                 for i in 0..<n {
@@ -120,9 +111,7 @@ public struct DenoiseEvaluation {
                     xt.data[i] -= t * acts.output.data[i]      // x0_hat = x_t - t v_hat
                 }
                 losses[k].append(loss / Double(n))
-                Autoencoder.unpack(xt.data, channels: c.autoencoder.latentChannels, size: c.autoencoder.latentSize, into: latent.data)
-                model.autoencoder.decode(latent: latent.data, image: decoded.data, ae)
-                psnrs[k].append(AutoencoderEvaluation.psnr(want, Array(UnsafeBufferPointer(start: decoded.data, count: decoded.count))))
+                psnrs[k].append(decodedPSNR(xt))
                 cells.append(Generation.image(decoded))
             }
             sheet.add(cells, caption: "\(split == .eval ? "eval" : "train") row \(row.sampleID), \(mode.rawValue): \(row.prompt)")

@@ -58,11 +58,9 @@ public struct Generation {
         return RGBImage(width: s, height: s, pixels: px)
     }
 
-    /// Requests from a set's held-out triplets (its eval split; a set without one is refused,
-    /// never replaced by trained-on rows), `count` spread evenly, with the conditions `mode` keeps.
-    /// `split: .train` reads trained-on rows instead, to see the fit (never to report as held out).
-    public static func requests(fromSet manifestPath: String, mode: Mode, count: Int, seed: UInt64,
-                                split: Split = .eval) throws -> [Request] {
+    /// Every row of `split` in the set, and the set's resolution; a set without such rows is
+    /// refused (for the eval split: never replaced by trained-on rows).
+    static func rows(of manifestPath: String, split: Split) throws -> (rows: [ShardRecord], resolution: Int) {
         let manifest = try Manifest.read(manifestPath)
         var pool: [ShardRecord] = []
         for i in manifest.shards.indices {
@@ -74,7 +72,15 @@ public struct Generation {
             throw TrainingError("\(manifestPath) holds no eval (held-out) triplets: generation and evaluation on a set read its eval "
                                 + "rows only (uso data synth makes them from the held-out subjects and styles)")
         }
-        let s = manifest.resolution
+        return (pool, manifest.resolution)
+    }
+
+    /// Requests from a set's held-out triplets (its eval split; a set without one is refused,
+    /// never replaced by trained-on rows), `count` spread evenly, with the conditions `mode` keeps.
+    /// `split: .train` reads trained-on rows instead, to see the fit (never to report as held out).
+    public static func requests(fromSet manifestPath: String, mode: Mode, count: Int, seed: UInt64,
+                                split: Split = .eval) throws -> [Request] {
+        let (pool, s) = try rows(of: manifestPath, split: split)
         func img(_ px: [UInt8]?) -> RGBImage? { px.map { RGBImage(width: s, height: s, pixels: $0) } }
         return (0..<count).map { k in
             let r = pool[k * pool.count / count % pool.count]

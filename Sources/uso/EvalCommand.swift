@@ -86,9 +86,7 @@ struct EvalCSDCommand: ParsableCommand {
         let manifest = try SetLocation.set(of: .styles, under: data)
         let r = try StyleRetrieval(csd: model).run(manifestPath: manifest, seed: seed)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            try printJSON(r)
             return
         }
         print("uso eval csd: \(csd) on the eval rows of \(manifest) (gallery \(r.galleryImages) images of \(r.galleryStyles) styles)")
@@ -141,9 +139,7 @@ struct EvalAutoencoderCommand: ParsableCommand {
             r.imagesFolder = images; r.patchRatioImages = g.patch; r.tokenRatioImages = g.token
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            try printJSON(r)
             return
         }
         print("uso eval autoencoder: \(weights) on \(r.images) held-out images of \(manifest)")

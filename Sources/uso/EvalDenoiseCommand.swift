@@ -54,9 +54,7 @@ struct EvalDenoiseCommand: ParsableCommand {
         let r = try DenoiseEvaluation(generation: generation).run(manifestPath: manifest, split: split, mode: mode,
                                                                     count: count, levels: levels, seed: seed, folder: out)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            try printJSON(r)
             return
         }
         let label = split == .eval ? "held-out (eval)" : "train (the fit, not held out)"

@@ -42,9 +42,7 @@ struct ModelInfoCommand: ParsableCommand {
 
     func run() throws {
         if configJson {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(preset.config), as: UTF8.self))
+            try printJSON(preset.config)
             return
         }
         let model = try USOModel(config: preset.config)
